@@ -1,0 +1,140 @@
+"""The Python API: one object every interface (CLI, REST) goes through.
+
+    from occo.api import Occo
+    with Occo.from_files() as occo:
+        occo.import_node_definitions("node_defs/local.yaml")
+        result = occo.build("examples/local_demo.yaml", parallelize=True)
+        print(occo.report(result.infra_id))
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from occo.config import Config, load_config
+from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
+from occo.engine.maintainer import Maintainer, MaintainSettings, PassResult
+from occo.engine.report import occopus_report
+from occo.engine.requests import ScaleAccepted, record_scaling_request
+from occo.model.description import InfraDescription, load_infra_description
+from occo.model.nodedef import load_node_definitions
+from occo.registry import PluginRegistry
+from occo.resources.base import HandlerEnv
+from occo.store.records import EventRecord, ExecutionRecord, InfraRecord
+from occo.store.store import Store
+
+
+class Occo:
+    """Holds a Config, a Store and a plugin registry; no globals anywhere."""
+
+    def __init__(self, config: Config | None = None, *, store: Store | None = None) -> None:
+        self.config = config or Config()
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        self.store = store or Store(self.config.resolved_store_url)
+        auth = self.config.auth_data if isinstance(self.config.auth_data, dict) else (
+            {"entries": self.config.auth_data} if self.config.auth_data else None)
+        self.registry = PluginRegistry(HandlerEnv(home=self.config.home, store=self.store,
+                                                  auth_data=auth))
+        self.lifecycle = Lifecycle(self.store, self.registry)
+
+    @classmethod
+    def from_files(cls, cfg_path: str | None = None,
+                   auth_data_path: str | None = None) -> "Occo":
+        return cls(load_config(cfg_path, auth_data_path))
+
+    def __enter__(self) -> "Occo":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- node definitions -----------------------------------------------------------
+    def import_node_definitions(self, path: str | Path) -> list[str]:
+        """Validate a node-definition file and store it; returns the types imported."""
+        definitions = load_node_definitions(Path(path))
+        plain = {t: [impl.to_plain() for impl in impls] for t, impls in definitions.items()}
+        self.store.node_defs.replace(plain, str(path))
+        return sorted(plain)
+
+    def node_definitions(self) -> dict[str, list[dict[str, Any]]]:
+        return self.store.node_defs.all()
+
+    # -- build / destroy --------------------------------------------------------------
+    def _options(self, parallelize: bool, concurrency: int | None) -> RunOptions:
+        limit = (concurrency or self.config.concurrency) if parallelize or concurrency else 1
+        return RunOptions(concurrency=limit,
+                          create_timeout=self.config.create_timeout,
+                          destroy_timeout=self.config.destroy_timeout)
+
+    def build(self, description: str | Path | InfraDescription, *,
+              infra_id: str | None = None, parallelize: bool = False,
+              concurrency: int | None = None, dry_run: bool = False,
+              cancel: threading.Event | None = None, progress: Progress | None = None,
+              on_infra_id: Callable[[str], None] | None = None) -> BuildResult:
+        """Build (or with ``infra_id``, update) an infrastructure."""
+        source = None
+        if isinstance(description, InfraDescription):
+            desc = description
+        else:
+            path = Path(description)
+            desc = load_infra_description(path)
+            source = path.read_text()
+        return self.lifecycle.build(desc, source=source,
+                                    options=self._options(parallelize, concurrency),
+                                    infra_id=infra_id, dry_run=dry_run, cancel=cancel,
+                                    progress=progress, on_infra_id=on_infra_id)
+
+    def destroy(self, infra_id: str, *, parallelize: bool = True,
+                progress: Progress | None = None) -> dict[str, Any]:
+        """Drop every resource, then the record; raises DestroyIncomplete otherwise."""
+        return self.lifecycle.destroy(infra_id, options=self._options(parallelize, None),
+                                      progress=progress)
+
+    # -- maintenance and scaling ---------------------------------------------------------
+    def maintainer(self, *, parallelize: bool = True, holder: str | None = None) -> Maintainer:
+        settings = MaintainSettings(
+            concurrency=self.config.concurrency if parallelize else 1,
+            create_timeout=self.config.create_timeout,
+            destroy_timeout=self.config.destroy_timeout,
+            brake_share=self.config.failure_brake)
+        return Maintainer(self.store, self.registry, settings, holder)
+
+    def maintain(self, infra_ids: list[str] | None = None, *,
+                 parallelize: bool = True) -> list[PassResult]:
+        """One maintenance pass over the given (default: every) infrastructure."""
+        return self.maintainer(parallelize=parallelize).run_pass(infra_ids)
+
+    def scale(self, infra_id: str, node_name: str, *, change: int | None = None,
+              set_to: int | None = None, drop: str | None = None) -> ScaleAccepted:
+        """Validate and record a scaling request; no resource is touched."""
+        return record_scaling_request(self.store, infra_id, node_name, change=change,
+                                      set_to=set_to, drop=drop)
+
+    # -- queries ----------------------------------------------------------------------
+    def list_infrastructures(self) -> list[InfraRecord]:
+        return self.store.infras.list()
+
+    def report(self, infra_id: str, node_filter: str | None = None) -> dict[str, Any]:
+        """The Occopus report shape (the same as REST ``GET /infrastructures/<id>``)."""
+        self.store.infras.get(infra_id)
+        nodes = self.store.infras.nodes(infra_id)
+        if node_filter and node_filter not in {n.name for n in nodes}:
+            from occo.errors import NotFound
+
+            raise NotFound(f"infrastructure {infra_id} has no node '{node_filter}'")
+        return occopus_report(nodes, self.store.instances.for_infra(infra_id), node_filter)
+
+    def executions(self, infra_id: str | None = None, limit: int = 100) -> list[ExecutionRecord]:
+        return self.store.executions.list(infra_id=infra_id, limit=limit)
+
+    def execution(self, execution_id: str) -> ExecutionRecord:
+        return self.store.executions.get(execution_id)
+
+    def events(self, infra_id: str | None = None, limit: int = 50) -> list[EventRecord]:
+        return self.store.events.recent(infra_id=infra_id, limit=limit)

@@ -1,0 +1,75 @@
+"""occopus-build: build (or with -i, update) an infrastructure.
+
+stdout carries only the infra id. The first Ctrl+C rolls back what this run
+created and exits 130; a second one stops waiting and leaves the records so
+that ``occopus-destroy -i ID`` can finish the job.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from occo.cli.common import config_options, err, handle_errors, open_api
+from occo.cli.progress import ProgressPrinter
+
+
+def _install_sigint(cancel: threading.Event, infra_ids: list[str]) -> None:
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if not cancel.is_set():
+            err("interrupted: rolling back what this run created "
+                "(press Ctrl+C again to stop waiting)")
+            cancel.set()
+            return
+        where = f" -i {infra_ids[0]}" if infra_ids else ""
+        err(f"stopped waiting; records kept: run occopus-destroy{where} to clean up")
+        sys.stderr.flush()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
+def _print_plan(result: Any) -> None:
+    plan = result.plan
+    click.echo(f"plan for infrastructure {result.infra_id}:")
+    for name, node in result.nodes.items():
+        deps = f" (after {', '.join(node.dependees)})" if node.dependees else ""
+        click.echo(f"  {name}: create {plan.create.get(name, 0)} x {node.node_type} "
+                   f"on {node.resource_type}, target {plan.targets.get(name)}{deps}")
+    if plan.drop:
+        click.echo(f"  drop {len(plan.drop)} instance(s): {', '.join(plan.drop)}")
+    if plan.empty:
+        click.echo("  nothing to do")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@config_options
+@click.option("--parallelize", is_flag=True, help="Create independent nodes concurrently.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Calls in flight per resource handler (implies --parallelize).")
+@click.option("-i", "--infra_id", "--infra-id", "infra_id", default=None,
+              help="Update this existing infrastructure instead of building a new one.")
+@click.option("--dry-run", "--dry_run", "dry_run", is_flag=True,
+              help="Validate and print the plan; create nothing.")
+@click.argument("infra_def", type=click.Path(exists=True, dir_okay=False))
+@handle_errors
+def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool,
+         concurrency: int | None, infra_id: str | None, dry_run: bool, infra_def: str) -> None:
+    """Build the infrastructure described in INFRA_DEF and print its id."""
+    cancel = threading.Event()
+    seen_ids: list[str] = []
+    _install_sigint(cancel, seen_ids)
+    with open_api(cfg_path, auth_data_path) as occo:
+        if dry_run:
+            _print_plan(occo.build(infra_def, infra_id=infra_id, dry_run=True))
+            return
+        with ProgressPrinter("building") as progress:
+            result = occo.build(infra_def, infra_id=infra_id, parallelize=parallelize,
+                                concurrency=concurrency, cancel=cancel,
+                                progress=progress.update, on_infra_id=seen_ids.append)
+    click.echo(result.infra_id)

@@ -1,0 +1,74 @@
+"""occopus-maintain: list, report on, and maintain infrastructures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from occo.cli.common import config_options, handle_errors, open_api
+
+
+def _report_text(infra_id: str, report: dict[str, Any], events: list[Any]) -> str:
+    lines = [f"infrastructure {infra_id}"]
+    for node, entry in report.items():
+        s = entry["scaling"]
+        lines.append(f"  {node}: {s['actual']} instance(s) (target {s['target']}, "
+                     f"min {s['min']}, max {s['max']})")
+        for instance_id, inst in entry["instances"].items():
+            lines.append(f"    {instance_id}  {inst['state']:<10} {inst['resource_address'] or '-'}")
+    if events:
+        lines.append("  recent events:")
+        for event in events:
+            import datetime as dt
+
+            when = dt.datetime.fromtimestamp(event.time).isoformat(timespec="seconds")
+            lines.append(f"    {when}  {event.kind}: {event.message}")
+    return "\n".join(lines) + "\n"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@config_options
+@click.option("--parallelize", is_flag=True, help="Act on instances concurrently.")
+@click.option("-l", "--list", "list_", is_flag=True, help="List the infrastructures.")
+@click.option("-r", "--report", is_flag=True, help="Report on the infrastructure given by -i.")
+@click.option("-i", "--infra_id", "--infra-id", "infra_id", default=None,
+              help="The infrastructure to report on or maintain.")
+@click.option("-c", "--cyclic", is_flag=True, help="Maintain continuously.")
+@click.option("-t", "interval", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds between maintenance passes (default 10).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report to this file instead of stdout.")
+@click.option("-f", "--filter", "node_filter", default=None,
+              help="Report only this node.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON in Occopus's REST shape.")
+@handle_errors
+def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool, list_: bool,
+         report: bool, infra_id: str | None, cyclic: bool, interval: float | None,
+         output: str | None, node_filter: str | None, as_json: bool) -> None:
+    """List infrastructures (-l), report on one (-r -i ID), or maintain them."""
+    if report and not infra_id:
+        raise click.UsageError("-r/--report needs -i INFRA_ID")
+    with open_api(cfg_path, auth_data_path) as occo:
+        if list_:
+            for infra in occo.list_infrastructures():
+                click.echo(f"{infra.id}\t{infra.name}\t{infra.state}")
+            return
+        if report:
+            assert infra_id is not None
+            data = occo.report(infra_id, node_filter)
+            text = (json.dumps(data, indent=2, sort_keys=True) + "\n" if as_json else
+                    _report_text(infra_id, data, occo.events(infra_id, limit=10)))
+            if output:
+                with open(output, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            else:
+                sys.stdout.write(text)
+            return
+        from occo.cli.maintain_loop import run_maintenance
+
+        run_maintenance(occo, infra_id=infra_id, cyclic=cyclic, interval=interval,
+                        parallelize=parallelize)

@@ -1,0 +1,1 @@
+"""Contextualisation and templating of node definitions."""

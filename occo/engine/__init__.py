@@ -1,0 +1,1 @@
+"""The engine: planner (pure), executors (handlers + store), maintainer."""

@@ -1,0 +1,60 @@
+"""Holding an infrastructure's lease for the length of some work.
+
+Builds, destroys and maintenance passes all hold it, so no two of them act on
+one infrastructure at once, whichever process or machine they run in.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from occo.errors import Conflict
+from occo.store.store import Store
+
+DEFAULT_TTL = 30.0
+
+
+def make_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def held_lease(store: Store, infra_id: str, holder: str,
+               ttl: float = DEFAULT_TTL) -> Iterator[threading.Event | None]:
+    """Yield an Event set if the lease is lost, or None if another holds it."""
+    if not store.leases.acquire(infra_id, holder, ttl):
+        yield None
+        return
+    lost, stop = threading.Event(), threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ttl / 3):
+            if not store.leases.renew(infra_id, holder, ttl):
+                lost.set()
+                return
+
+    keeper = threading.Thread(target=renew, name=f"lease-{infra_id[:8]}", daemon=True)
+    keeper.start()
+    try:
+        yield lost
+    finally:
+        stop.set()
+        keeper.join()
+        store.leases.release(infra_id, holder)
+
+
+@contextmanager
+def exclusive(store: Store, infra_id: str, holder: str, what: str) -> Iterator[None]:
+    """Like held_lease, but a held lease is a Conflict error for the user."""
+    with held_lease(store, infra_id, holder) as lost:
+        if lost is None:
+            current = store.leases.holder(infra_id)
+            who = current[0] if current else "another process"
+            raise Conflict(f"cannot {what} infrastructure {infra_id}: {who} is acting on it; "
+                           "try again shortly")
+        yield

@@ -1,0 +1,64 @@
+"""One readiness probe of one instance: resource state, then health checks.
+
+Runs on a worker thread; returns a plain value the executor interprets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from occo.health.base import HealthTarget
+from occo.model.states import ResourceState
+from occo.registry import PluginRegistry
+from occo.resources.base import Address, ResourceRef
+
+HEALTH_TIMEOUT_KEY = "timeout"
+SINGLE_PROBE_TIMEOUT = 5.0
+
+
+class Verdict(StrEnum):
+    READY = "ready"
+    WAIT = "wait"
+    FAILED = "failed"
+    GONE = "gone"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    verdict: Verdict
+    reason: str = ""
+    retry_after: float | None = None
+    address: Address | None = None
+
+
+def run_health_checks(registry: PluginRegistry, spec: dict[str, Any], address: Address,
+                      timeout: float = SINGLE_PROBE_TIMEOUT) -> tuple[bool, str]:
+    """All checks of ``spec`` against ``address``; the first failure's reason."""
+    target = HealthTarget(ip=address.ip, ports=dict(address.ports))
+    for name, argument in spec.items():
+        if name == HEALTH_TIMEOUT_KEY or argument in (None, False, [], {}):
+            continue
+        result = registry.health_check(name).probe(target, argument, timeout)
+        if not result.ok:
+            return False, f"{name}: {result.reason}"
+    return True, ""
+
+
+def probe(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
+          health_spec: dict[str, Any], known_address: Address | None) -> ProbeResult:
+    handler = registry.handler(resource_type)
+    report = handler.state(ref)
+    if report.state == ResourceState.GONE:
+        return ProbeResult(Verdict.GONE, report.reason or "resource vanished")
+    if report.state == ResourceState.FAILED:
+        return ProbeResult(Verdict.FAILED, report.reason or "resource failed")
+    if report.state != ResourceState.RUNNING:
+        return ProbeResult(Verdict.WAIT, report.reason or str(report.state),
+                           retry_after=report.retry_after)
+    address = known_address or handler.address(ref)
+    ok, reason = run_health_checks(registry, health_spec, address)
+    if not ok:
+        return ProbeResult(Verdict.WAIT, reason, address=address)
+    return ProbeResult(Verdict.READY, address=address)

@@ -1,0 +1,64 @@
+"""What the executors need to know about each node, resolved once per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from occo.model.nodedef import matches_filter
+
+
+@dataclass(frozen=True)
+class NodeRuntime:
+    """A node of the description joined with its chosen implementation."""
+
+    name: str
+    node_type: str
+    dependees: tuple[str, ...]
+    implementation: dict[str, Any]
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resource(self) -> dict[str, Any]:
+        return dict(self.implementation["resource"])
+
+    @property
+    def resource_type(self) -> str:
+        return str(self.implementation["resource"]["type"])
+
+    @property
+    def health_check(self) -> dict[str, Any]:
+        return dict(self.implementation.get("health_check") or {})
+
+    @property
+    def contextualisation(self) -> dict[str, Any] | None:
+        return self.implementation.get("contextualisation")
+
+    @property
+    def config_management(self) -> dict[str, Any] | None:
+        return self.implementation.get("config_management")
+
+
+def choose_implementation(node_name: str, implementations: list[dict[str, Any]],
+                          node_filter: dict[str, Any] | None) -> dict[str, Any]:
+    """The first implementation whose resource section matches the node's filter."""
+    from occo.errors import DescriptionError
+
+    chosen = [i for i in implementations if matches_filter(i["resource"], node_filter or {})]
+    if not chosen:
+        raise DescriptionError(
+            f"node '{node_name}': no implementation matches filter {node_filter!r}")
+    return chosen[0]
+
+
+@dataclass(frozen=True)
+class InfraRuntime:
+    """The infrastructure-wide facts a template or executor needs."""
+
+    infra_id: str
+    infra_name: str
+    variables: dict[str, Any]
+    nodes: dict[str, NodeRuntime]
+
+    def dependents(self, name: str) -> list[str]:
+        return sorted(n.name for n in self.nodes.values() if name in n.dependees)

@@ -1,0 +1,1 @@
+"""Descriptions (infra, node definitions) and the state machines."""

@@ -1,0 +1,288 @@
+"""Node definitions: how a node type is made, contextualised, configured, checked.
+
+A node definition file maps ``'node_def:<type>'`` to a list of
+implementations; a node of that type uses one of them, chosen among those
+whose ``resource`` section contains the node's ``filter``. Example::
+
+    'node_def:web':
+      - resource: {type: ec2, endpoint: https://ec2.eu-west-1.amazonaws.com,
+                   regionname: eu-west-1, image_id: ami-0abc, instance_type: t3.small}
+        contextualisation:
+          type: cloudinit
+          context_template: !text_import {url: file://cloud_init_web.yaml}
+        health_check: {ping: false, ports: [80], urls: ['http://{{ip}}/'], timeout: 300}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
+
+from occo.errors import DescriptionError
+from occo.model.resource_types import RESOURCE_MODELS, GenericResource, ResourceBase
+from occo.model.yamlio import (
+    LoadedYaml,
+    describe_validation_error,
+    format_path,
+    load_yaml_file,
+    load_yaml_text,
+)
+
+__all__ = [
+    "BasicContext",
+    "ChefConfig",
+    "CloudInitContext",
+    "DockerContext",
+    "HealthCheck",
+    "Implementation",
+    "JobsConfig",
+    "MysqlDb",
+    "NODE_DEF_PREFIX",
+    "PuppetSoloConfig",
+    "load_node_definitions",
+    "matches_filter",
+    "parse_node_definitions",
+    "select_implementations",
+]
+
+NODE_DEF_PREFIX = "node_def:"
+
+_OTHER = "__other__"   # tag of resource types occo does not know
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True,
+                              populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- contextualisation
+
+
+class CloudInitContext(_Section):
+    """User data for cloud-init, a Jinja2 template rendered per instance."""
+
+    type: Literal["cloudinit"]
+    context_template: str | dict[str, Any]
+    attributes: dict[str, Any] | None = None
+
+
+class DockerContext(_Section):
+    """Environment and command of a container (docker, azure_aci)."""
+
+    type: Literal["docker"]
+    env: list[str] | dict[str, Any] | None = None      # ["k=v", ...] or {k: v}
+    command: str | list[str] | None = None
+    context_variables: Any = None
+
+
+class BasicContext(_Section):
+    """No user data; attributes only (for config management)."""
+
+    type: Literal["basic"]
+    attributes: dict[str, Any] | None = None
+
+
+Contextualisation = Annotated[
+    Union[CloudInitContext, DockerContext, BasicContext],
+    Field(discriminator="type"),
+]
+
+
+# --------------------------------------------------------------------------- config management
+
+
+class ChefConfig(_Section):
+    """Chef: the recipes to run from a Chef server."""
+
+    type: Literal["chef"]
+    endpoint: str
+    run_list: list[str]
+    environment: str | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class PuppetSoloConfig(_Section):
+    """Puppet without a server: manifests, modules and attribute values."""
+
+    type: Literal["puppet_solo"]
+    manifests: str | list[str]
+    modules: list[str] | None = None
+    attributes: list[Any] | dict[str, Any] | None = None
+
+
+class JobsConfig(_Section):
+    """occo's orchestration jobs: directord-style verbs run on the node.
+
+    Items are kept loose (``{RUN: ...}``, ``{targets: [...], jobs: [...]}``);
+    occo.configure interprets them.
+    """
+
+    type: Literal["jobs"]
+    jobs: list[dict[str, Any]]
+
+
+ConfigManagement = Annotated[
+    Union[ChefConfig, PuppetSoloConfig, JobsConfig],
+    Field(discriminator="type"),
+]
+
+
+# --------------------------------------------------------------------------- health check
+
+
+class MysqlDb(_Section):
+    """A MySQL database that must accept this login."""
+
+    name: str
+    user: str
+    password: str = Field(alias="pass")
+
+
+class HealthCheck(_Section):
+    """When an instance counts as healthy; all listed checks must pass.
+
+    ``timeout``: seconds of continuous failure before the instance is
+    considered failed (unset: occo's default). ``command`` is occo's own: a
+    command that must exit 0.
+    """
+
+    type: Literal["basic"] = "basic"
+    ping: bool = True
+    ports: list[int] = Field(default_factory=list)
+    urls: list[str] = Field(default_factory=list)      # "{{ip}}" is the instance's address
+    mysqldbs: list[MysqlDb] = Field(default_factory=list)
+    timeout: float | None = Field(default=None, gt=0)
+    command: str | list[str] | None = None
+
+
+# --------------------------------------------------------------------------- implementation
+
+
+def _resource_tag(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if not isinstance(kind, str):
+        return None
+    return kind if kind in RESOURCE_MODELS else _OTHER
+
+
+if TYPE_CHECKING:
+    Resource = ResourceBase
+else:
+    # One member per known type, chosen by ``type``; anything else is generic.
+    Resource = Annotated[
+        Union[tuple(
+            [Annotated[model, Tag(name)] for name, model in RESOURCE_MODELS.items()]
+            + [Annotated[GenericResource, Tag(_OTHER)]]
+        )],
+        Discriminator(_resource_tag, custom_error_type="resource_type_missing",
+                      custom_error_message="missing required key 'type'"),
+    ]
+
+
+class Implementation(_Section):
+    """One way to make a node: a resource plus optional context, config, health."""
+
+    resource: Resource
+    contextualisation: Contextualisation | None = None
+    config_management: ConfigManagement | None = None
+    health_check: HealthCheck | None = None          # None: the defaults of HealthCheck
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+    def to_plain(self) -> dict[str, Any]:
+        """The implementation as written (JSON-able), as the store keeps it."""
+        data = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        data["resource"] = self.resource_section()
+        return data
+
+    def resource_section(self) -> dict[str, Any]:
+        """The resource section as written (no defaults filled in)."""
+        resource: ResourceBase = self.resource
+        section = resource.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        section["type"] = resource.type
+        return section
+
+
+NodeDefinitions = dict[str, list[Implementation]]
+
+_FILE_TYPE = dict[str, Annotated[list[Implementation], Field(min_length=1)]]
+_ADAPTER: TypeAdapter[dict[str, list[Implementation]]] = TypeAdapter(_FILE_TYPE)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_node_definitions(path: Path) -> NodeDefinitions:
+    """Read a node definition file: ``{type: [Implementation, ...]}``."""
+    return _build(load_yaml_file(Path(path)))
+
+
+def parse_node_definitions(text: str, source: str, base_dir: Path, *,
+                           allow_imports: bool = True,
+                           import_root: Path | None = None) -> NodeDefinitions:
+    """Validate node definition text; ``base_dir`` resolves relative imports.
+
+    For text from a remote caller, restrict imports (``allow_imports=False``
+    or ``import_root``), as for :func:`occo.model.yamlio.load_yaml_text`.
+    """
+    return _build(load_yaml_text(text, source, Path(base_dir), allow_imports=allow_imports,
+                                 import_root=import_root))
+
+
+def _build(loaded: LoadedYaml) -> NodeDefinitions:
+    data = loaded.plain
+    if not isinstance(data, dict) or not data:
+        kind = "empty" if not data else f"a {type(data).__name__}, not a mapping"
+        raise DescriptionError(
+            f"a node definition file must map 'node_def:<type>' to implementations; "
+            f"this document is {kind}", location=loaded.locations.value(()))
+    for key in data:
+        if not isinstance(key, str) or not key.startswith(NODE_DEF_PREFIX) \
+                or not key[len(NODE_DEF_PREFIX):]:
+            raise DescriptionError(
+                f"a node definition must be named 'node_def:<type>', not {key!r}",
+                location=loaded.locations.key((key,)), path=format_path((key,)))
+    try:
+        parsed = _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise describe_validation_error(exc, loaded, _FILE_TYPE) from None
+    return {key[len(NODE_DEF_PREFIX):]: impls for key, impls in parsed.items()}
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def matches_filter(section: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """True when ``wanted`` is a sub-dict of ``section`` (nested dicts recursively).
+
+    This is Occopus's rule for a node's ``filter`` and for ``auth_data.yaml``
+    entries.
+    """
+    for key, value in wanted.items():
+        if key not in section:
+            return False
+        have = section[key]
+        if isinstance(value, Mapping):
+            if not isinstance(have, Mapping) or not matches_filter(have, value):
+                return False
+        elif have != value:
+            return False
+    return True
+
+
+def select_implementations(impls: Iterable[Implementation],
+                           filter: Mapping[str, Any] | None) -> list[Implementation]:
+    """The implementations whose resource section contains ``filter``."""
+    if not filter:
+        return list(impls)
+    return [impl for impl in impls if matches_filter(impl.resource_section(), filter)]

@@ -1,0 +1,583 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Descriptions are read with ruamel.yaml in round-trip mode, which records the
+line and column of every mapping key, mapping value and sequence item. Those
+positions are copied into a :class:`LocationIndex` keyed by the value's path
+(``("nodes", 1, "scaling", "min")``), so that errors found long after loading
+(by pydantic, or by checks on the dependency graph) can still name
+``file:line:col``. The data itself is converted to plain dicts and lists, which
+is what the models validate and what the store keeps as JSON.
+
+Two Occopus tags are understood: ``!yaml_import {url: file://x.yaml}`` (the
+value is the YAML document in that file) and ``!text_import {url: file://x.sh}``
+(the value is the file's text). A relative path is resolved against the
+directory of the file that names it. Any other tag is refused: nothing in a
+description can build a Python object.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from occo.errors import DescriptionError, SourceLocation
+
+__all__ = [
+    "DataPath",
+    "LoadedYaml",
+    "LocationIndex",
+    "MAX_PLAIN_ITEMS",
+    "allowed_keys",
+    "describe_validation_error",
+    "format_path",
+    "load_yaml_file",
+    "load_yaml_text",
+    "suggest",
+    "to_plain",
+]
+
+DataPath = tuple[str | int, ...]
+"""A path into loaded data: mapping keys and sequence indexes, outermost first."""
+
+_FILE_SCHEME = "file://"
+
+
+@dataclass
+class LocationIndex:
+    """Source positions of every key and value of a loaded document, by path.
+
+    ``values`` maps a path to where its value starts (for a sequence item, the
+    item); ``keys`` maps a mapping entry's path to where its key starts.
+    """
+
+    source: str
+    values: dict[DataPath, SourceLocation] = field(default_factory=dict)
+    keys: dict[DataPath, SourceLocation] = field(default_factory=dict)
+
+    def value(self, path: Iterable[str | int]) -> SourceLocation | None:
+        """Location of the value at ``path``, or of its nearest located parent."""
+        return self._nearest(self.values, tuple(path))
+
+    def key(self, path: Iterable[str | int]) -> SourceLocation | None:
+        """Location of the key of ``path`` (falls back to its value, then parents)."""
+        path = tuple(path)
+        return self.keys.get(path) or self.value(path)
+
+    def _nearest(self, table: dict[DataPath, SourceLocation], path: DataPath) -> SourceLocation | None:
+        for end in range(len(path), -1, -1):
+            found = table.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+
+@dataclass(frozen=True)
+class LoadedYaml:
+    """One loaded document: ruamel data, its plain copy, and where things are."""
+
+    source: str
+    raw: Any
+    plain: Any
+    locations: LocationIndex
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class _LoadContext:
+    """Shared by a top-level load and every file it imports."""
+
+    root_source: str
+    allow_imports: bool = True
+    import_root: Path | None = None                          # imports must stay below it
+    file_of: dict[int, str] = field(default_factory=dict)   # id(container) -> file name
+    keep_alive: list[Any] = field(default_factory=list)     # keeps ids in file_of valid
+    importing: list[Path] = field(default_factory=list)     # the chain of yaml imports
+
+
+class _OccoConstructor(RoundTripConstructor):
+    """Round-trip constructor that knows the import tags and nothing unsafe.
+
+    ``occo_base_dir``, ``occo_source`` and ``occo_context`` are set per load,
+    so one class serves every file without shared mutable state.
+    """
+
+    occo_base_dir: Path = Path(".")
+    occo_source: str = "<string>"
+    occo_context: _LoadContext | None = None
+
+
+def _mark_location(constructor: _OccoConstructor, node: Node) -> SourceLocation:
+    mark = node.start_mark
+    return SourceLocation(constructor.occo_source, mark.line + 1, mark.column + 1)
+
+
+def _import_target(constructor: _OccoConstructor, node: Node, tag: str) -> Path:
+    """Resolve the file a ``!yaml_import`` / ``!text_import`` node points at."""
+    where = _mark_location(constructor, node)
+    context = constructor.occo_context
+    assert context is not None
+    if not context.allow_imports:
+        raise DescriptionError(f"{tag} is not allowed here", location=where)
+    url: Any = None
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode) and key_node.value == "url":
+                if not isinstance(value_node, ScalarNode):
+                    raise DescriptionError(f"{tag}: 'url' must be a string", location=where)
+                url = value_node.value
+            elif isinstance(key_node, ScalarNode):
+                raise DescriptionError(
+                    f"{tag}: unknown key {key_node.value!r} (only 'url' is allowed)",
+                    location=where)
+    elif isinstance(node, ScalarNode):
+        url = node.value
+    if not url:
+        raise DescriptionError(f"{tag} needs a 'url', e.g. {{url: file://script.sh}}",
+                               location=where)
+    if not url.startswith(_FILE_SCHEME):
+        raise DescriptionError(
+            f"{tag}: unsupported URL {url!r}: only file:// URLs can be imported",
+            location=where)
+    target = Path(url[len(_FILE_SCHEME):])
+    if not target.is_absolute():
+        target = constructor.occo_base_dir / target
+    if context.import_root is not None and not target.resolve().is_relative_to(
+            context.import_root):
+        raise DescriptionError(f"{tag}: {url!r} is outside {str(context.import_root)!r}",
+                               location=where)
+    if not target.is_file():
+        raise DescriptionError(f"{tag}: cannot read {url!r}: no such file {str(target)!r}",
+                               location=where)
+    return target
+
+
+def _construct_text_import(constructor: _OccoConstructor, node: Node) -> str:
+    target = _import_target(constructor, node, "!text_import")
+    try:
+        return target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DescriptionError(f"!text_import: cannot read {str(target)!r}: {exc}",
+                               location=_mark_location(constructor, node)) from exc
+
+
+def _construct_yaml_import(constructor: _OccoConstructor, node: Node) -> Any:
+    target = _import_target(constructor, node, "!yaml_import")
+    context = constructor.occo_context
+    assert context is not None
+    resolved = target.resolve()
+    if resolved in context.importing:
+        chain = " -> ".join(str(p) for p in [*context.importing, resolved])
+        raise DescriptionError(f"!yaml_import cycle: {chain}",
+                               location=_mark_location(constructor, node))
+    try:
+        text = target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DescriptionError(f"!yaml_import: cannot read {str(target)!r}: {exc}",
+                               location=_mark_location(constructor, node)) from exc
+    context.importing.append(resolved)
+    try:
+        data = _load(text, str(target), target.parent, context)
+    finally:
+        context.importing.pop()
+    return data
+
+
+def _construct_unknown(constructor: _OccoConstructor, node: Node) -> Any:
+    raise DescriptionError(
+        f"unsupported YAML tag {node.tag!s} (only !yaml_import and !text_import are allowed)",
+        location=_mark_location(constructor, node))
+
+
+_OccoConstructor.add_constructor("!text_import", _construct_text_import)
+_OccoConstructor.add_constructor("!yaml_import", _construct_yaml_import)
+_OccoConstructor.add_constructor(None, _construct_unknown)
+
+
+def _syntax_error(exc: YAMLError, source: str) -> DescriptionError:
+    """Turn a ruamel error into one DescriptionError at the problem's position."""
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem and exc.context_mark is not None:
+            problem = f"{problem} ({exc.context} at line {exc.context_mark.line + 1})"
+        location = (SourceLocation(source, mark.line + 1, mark.column + 1)
+                    if mark is not None else SourceLocation(source, 1, 1))
+        return DescriptionError(f"YAML syntax error: {problem}", location=location)
+    return DescriptionError(f"YAML syntax error: {exc}", location=SourceLocation(source, 1, 1))
+
+
+def _containers(data: Any) -> Iterator[Any]:
+    """Every mapping and sequence reachable from ``data``, each once."""
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, (CommentedMap, CommentedSeq)) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack.extend(item.values() if isinstance(item, CommentedMap) else item)
+
+
+def _load(text: str, source: str, base_dir: Path, context: _LoadContext) -> Any:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Constructor = _OccoConstructor
+    yaml.allow_duplicate_keys = False
+    constructor = yaml.constructor
+    constructor.occo_base_dir = base_dir
+    constructor.occo_source = source
+    constructor.occo_context = context
+    try:
+        data = yaml.load(text)
+    except YAMLError as exc:
+        raise _syntax_error(exc, source) from None
+    for container in _containers(data):
+        if id(container) not in context.file_of:
+            context.file_of[id(container)] = source
+            context.keep_alive.append(container)
+    return data
+
+
+def load_yaml_text(text: str, source: str, base_dir: Path | None = None, *,
+                   allow_imports: bool = True, import_root: Path | None = None) -> LoadedYaml:
+    """Load one YAML document from text; ``source`` names it in error messages.
+
+    ``base_dir`` is where relative ``file://`` imports are looked up (default:
+    the current directory). Text from an untrusted sender should be loaded
+    with ``allow_imports=False``, or with ``import_root`` set to the only
+    directory whose files it may pull in.
+    """
+    context = _LoadContext(root_source=source, allow_imports=allow_imports,
+                           import_root=import_root.resolve() if import_root else None)
+    return _finish(_load(text, source, base_dir or Path("."), context), context)
+
+
+def load_yaml_file(path: Path, *, allow_imports: bool = True,
+                   import_root: Path | None = None) -> LoadedYaml:
+    """Load one YAML document from a file; its imports resolve next to it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DescriptionError(f"no such file: {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DescriptionError(f"cannot read {str(path)!r}: {exc}") from None
+    context = _LoadContext(root_source=str(path), allow_imports=allow_imports,
+                           import_root=import_root.resolve() if import_root else None,
+                           importing=[path.resolve()])
+    return _finish(_load(text, str(path), path.parent, context), context)
+
+
+def _finish(raw: Any, context: _LoadContext) -> LoadedYaml:
+    source = context.root_source
+    return LoadedYaml(source=source, raw=raw, plain=to_plain(raw, source=source),
+                      locations=_index(raw, context))
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def _index(raw: Any, context: _LoadContext) -> LocationIndex:
+    """Record where every key, value and item of ``raw`` starts.
+
+    A container reached twice (through YAML aliases) is described once, under
+    the path of its anchor (visited first, in document order); lookups under
+    an alias's path fall back to the alias's own position.
+    """
+    index = LocationIndex(source=context.root_source)
+    index.values[()] = SourceLocation(context.root_source, 1, 1)
+    seen: set[int] = set()
+    stack: list[tuple[DataPath, Any]] = [((), raw)]
+    while stack:
+        path, item = stack.pop()
+        if not isinstance(item, (CommentedMap, CommentedSeq)) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        source = context.file_of.get(id(item), context.root_source)
+        children: list[tuple[DataPath, Any]] = []
+        if isinstance(item, CommentedMap):
+            for key, value in item.items():
+                child = (*path, key)
+                _record(index.keys, child, source, lambda k=key: item.lc.key(k))
+                _record(index.values, child, source, lambda k=key: item.lc.value(k))
+                children.append((child, value))
+        else:
+            for position, value in enumerate(item):
+                child = (*path, position)
+                _record(index.values, child, source, lambda i=position: item.lc.item(i))
+                children.append((child, value))
+        stack.extend(reversed(children))   # document order: anchors before aliases
+    return index
+
+
+def _record(table: dict[DataPath, SourceLocation], path: DataPath, source: str, get: Any) -> None:
+    try:
+        line, column = get()
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return   # e.g. keys brought in by a YAML merge key carry no position
+    table[path] = SourceLocation(source, line + 1, column + 1)
+
+
+# --------------------------------------------------------------------------- plain data
+
+
+MAX_PLAIN_ITEMS = 1_000_000
+"""Ceiling on values produced by expanding aliases (guards against alias bombs)."""
+
+
+def to_plain(data: Any, *, source: str = "<data>", max_items: int = MAX_PLAIN_ITEMS) -> Any:
+    """Copy ruamel data into plain dicts, lists, str, int, float, bool and None.
+
+    The result is JSON-able (dates become ISO strings) and has no ruamel
+    subclasses left. Aliases are expanded into copies; a recursive alias, or
+    an expansion beyond ``max_items`` values, is a DescriptionError.
+    """
+    return _Plainer(source, max_items).convert(data, ())
+
+
+class _Plainer:
+    """One conversion: remembers the containers being copied and the budget."""
+
+    def __init__(self, source: str, budget: int) -> None:
+        self.source = source
+        self.budget = budget
+        self.active: set[int] = set()
+
+    def convert(self, data: Any, path: DataPath) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise DescriptionError("document too large once its YAML aliases are expanded",
+                                   location=SourceLocation(self.source, 1, 1))
+        if not isinstance(data, (Mapping, list)):
+            return _plain_scalar(data)
+        if id(data) in self.active:
+            raise DescriptionError("recursive YAML alias", path=format_path(path) or None,
+                                   location=SourceLocation(self.source, 1, 1))
+        self.active.add(id(data))
+        try:
+            if isinstance(data, Mapping):
+                return {_plain_key(key): self.convert(value, (*path, key))
+                        for key, value in data.items()}
+            return [self.convert(value, (*path, i)) for i, value in enumerate(data)]
+        finally:
+            self.active.discard(id(data))
+
+
+def _plain_key(key: Any) -> Any:
+    """A mapping key; complex keys (``? [a, b]``) become their text."""
+    plain = _plain_scalar(key)
+    return str(plain) if isinstance(plain, list) else plain
+
+
+def _plain_scalar(value: Any) -> Any:
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, ScalarBoolean):     # an anchored bool: an int subclass
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, TaggedScalar):
+        return str(value.value)
+    if isinstance(value, (tuple, set, frozenset)):
+        return [_plain_scalar(v) for v in value]
+    return str(value)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """Render a path the way a user reads it: ``nodes[1].scaling.min``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part and all(c.isalnum() or c in "_-:" for c in part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when difflib finds a close candidate, else ``''``."""
+    close = difflib.get_close_matches(str(word), sorted(set(candidates)), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _resolve(plain: Any, loc: tuple[Any, ...]) -> DataPath:
+    """Follow a pydantic ``loc`` through the data, dropping segments that are
+    not in it (union tags, ``[key]`` markers, names of missing fields)."""
+    path: list[str | int] = []
+    current = plain
+    for segment in loc:
+        if isinstance(current, dict) and segment in current:
+            path.append(segment)
+            current = current[segment]
+        elif (isinstance(current, list) and isinstance(segment, int)
+              and 0 <= segment < len(current)):
+            path.append(segment)
+            current = current[segment]
+    return tuple(path)
+
+
+def allowed_keys(annotation: Any, loc: Iterable[Any]) -> list[str]:
+    """Keys a pydantic model accepts at ``loc`` below ``annotation`` (best effort).
+
+    Used only to suggest a spelling for an unknown key, so anything the walk
+    does not understand yields ``[]``.
+    """
+    current: Any = annotation
+    for segment in loc:
+        current = _step(current, segment)
+        if current is None:
+            return []
+    models = [m for m in _members(current) if _is_model(m)]
+    keys: list[str] = []
+    for model in models:
+        for name, info in model.model_fields.items():
+            keys.append(info.alias or name)
+    return keys
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _members(tp: Any) -> list[Any]:
+    """Flatten Annotated / Optional / Union into the member types."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        out: list[Any] = []
+        for arg in typing.get_args(tp):
+            out.extend(_members(arg))
+        return out
+    return [tp]
+
+
+def _step(tp: Any, segment: Any) -> Any:
+    for member in _members(tp):
+        if _is_model(member):
+            for name, info in member.model_fields.items():
+                if segment in (name, info.alias):
+                    return info.annotation
+            type_field = member.model_fields.get("type")
+            if type_field is not None and segment in _literal_values(type_field.annotation):
+                return member          # a discriminated-union tag names the member
+            continue
+        origin = typing.get_origin(member)
+        args = typing.get_args(member)
+        if origin in (list, tuple, set, frozenset) and isinstance(segment, int) and args:
+            return args[0]
+        if origin is dict and len(args) == 2 and isinstance(segment, str):
+            return args[1]
+    for member in _members(tp):     # tags that name no member (e.g. a fallback)
+        if _is_model(member) and isinstance(segment, str) and segment.startswith("__"):
+            return member
+    return None
+
+
+def _literal_values(tp: Any) -> tuple[Any, ...]:
+    values: list[Any] = []
+    for member in _members(tp):
+        if typing.get_origin(member) is typing.Literal:
+            values.extend(typing.get_args(member))
+    return tuple(values)
+
+
+def describe_validation_error(
+    error: ValidationError,
+    loaded: LoadedYaml | None,
+    model: Any = None,
+    *,
+    prefix: DataPath = (),
+    plain: Any = None,
+) -> DescriptionError:
+    """One DescriptionError for a pydantic ValidationError, at the offending spot.
+
+    The error met first in the file is reported (missing keys last), with a
+    count of the others.
+    ``model`` (the validated type) lets an unknown key get a "did you mean"
+    hint; ``prefix`` is prepended when only part of the document was
+    validated. Without ``loaded`` (data rebuilt from the store) there is no
+    location, only the path; pass the validated data as ``plain`` then.
+    """
+    data = loaded.plain if loaded is not None else plain
+    found: list[tuple[tuple[int, int, int, int], DescriptionError]] = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        path = (*prefix, *_resolve(_at(data, prefix), loc))
+        message, where, at_key, shown = _message(item, loc, path, model)
+        location = None
+        if loaded is not None:
+            location = loaded.locations.key(where) if at_key else loaded.locations.value(where)
+        # a missing key is often explained by a misspelt one, so it ranks last
+        missing = int(item["type"] == "missing")
+        rank = ((missing, int(location.file != loaded.source), location.line, location.column)
+                if location is not None and loaded is not None else (missing, 0, 0, 0))
+        found.append((rank, DescriptionError(message, location=location,
+                                             path=format_path(shown) or None)))
+    found.sort(key=lambda pair: pair[0])
+    first = found[0][1]
+    if len(found) > 1:
+        more = len(found) - 1
+        first = DescriptionError(f"{first.message} (and {more} more error{'s' * (more > 1)})",
+                                 location=first.location, path=first.path)
+    return first
+
+
+def _at(data: Any, prefix: DataPath) -> Any:
+    for part in prefix:
+        data = data[part]
+    return data
+
+
+def _message(item: Any, loc: tuple[Any, ...], path: DataPath,
+             model: Any) -> tuple[str, DataPath, bool, DataPath]:
+    """Message, path to locate, whether to point at the key, and path to show."""
+    kind = item["type"]
+    ctx = item.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = loc[-1]
+        hint = suggest(str(key), allowed_keys(model, loc[:-1])) if model is not None else ""
+        return f"unknown key {key!r}{hint}", path, True, path[:-1]
+    if kind == "missing":
+        return f"missing required key {loc[-1]!r}", path, False, path
+    if kind == "union_tag_invalid":
+        tag = ctx.get("tag")
+        expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        hint = suggest(str(tag), expected) or f" (known: {', '.join(expected)})"
+        return f"unknown type {tag!r}{hint}", (*path, "type"), False, (*path, "type")
+    if kind in ("union_tag_not_found", "resource_type_missing"):
+        return "missing required key 'type'", path, False, path
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return "must not be empty", path, False, path
+    if len(loc) >= 2 and loc[-1] == "[key]":
+        return f"invalid key {loc[-2]!r}: {item['msg']}", path, False, path
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"]), path, False, path
+    return str(item["msg"]), path, False, path

@@ -1,0 +1,63 @@
+"""Plugin registry: resource handlers and health checks found by entry point.
+
+Built-in plugins register exactly like third-party ones. Entry points are
+read once per registry, on first use, and each plugin is imported only when
+a node needs it (so no cloud SDK is imported to list infrastructures).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from occo.errors import DescriptionError
+from occo.health.base import HealthCheck
+from occo.resources.base import HandlerEnv, ResourceHandler
+
+RESOURCE_GROUP = "occo.resource_handlers"
+HEALTH_GROUP = "occo.health_checks"
+
+
+class PluginRegistry:
+    """Instantiates plugins on demand and keeps one instance of each."""
+
+    def __init__(self, env: HandlerEnv) -> None:
+        self.env = env
+        self._points: dict[str, dict[str, EntryPoint]] = {}
+        self._handlers: dict[str, ResourceHandler] = {}
+        self._checks: dict[str, HealthCheck] = {}
+
+    def _group(self, group: str) -> dict[str, EntryPoint]:
+        if group not in self._points:
+            self._points[group] = {ep.name: ep for ep in entry_points(group=group)}
+        return self._points[group]
+
+    def resource_types(self) -> list[str]:
+        return sorted(self._group(RESOURCE_GROUP))
+
+    def health_check_names(self) -> list[str]:
+        return sorted(self._group(HEALTH_GROUP))
+
+    def handler(self, resource_type: str) -> ResourceHandler:
+        if resource_type not in self._handlers:
+            point = self._group(RESOURCE_GROUP).get(resource_type)
+            if point is None:
+                raise DescriptionError(
+                    f"no resource handler for type '{resource_type}' "
+                    f"(available: {', '.join(self.resource_types())})")
+            cls: type[ResourceHandler] = point.load()
+            self._handlers[resource_type] = cls(self.env)
+        return self._handlers[resource_type]
+
+    def health_check(self, name: str) -> HealthCheck:
+        if name not in self._checks:
+            point = self._group(HEALTH_GROUP).get(name)
+            if point is None:
+                raise DescriptionError(
+                    f"unknown health check '{name}' "
+                    f"(available: {', '.join(self.health_check_names())}, timeout)")
+            self._checks[name] = point.load()()
+        return self._checks[name]
+
+    def config_model(self, resource_type: str) -> Any:
+        return type(self.handler(resource_type)).config_model

@@ -1,0 +1,1 @@
+"""Resource handlers: the plugins that create and drop resources on a cloud."""

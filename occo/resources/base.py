@@ -1,0 +1,119 @@
+"""The resource-handler contract: four abstract methods and a typed config.
+
+A handler translates its cloud's states into :class:`ResourceState` at its
+edge, so the engine never sees vendor vocabulary.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from occo.model.states import ResourceState
+
+if TYPE_CHECKING:
+    from occo.store.store import Store
+
+
+@dataclass(frozen=True)
+class HandlerEnv:
+    """What every handler may use; passed in, never looked up globally."""
+
+    home: Path
+    store: "Store"
+    auth_data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """Everything needed to create one instance's resource."""
+
+    infra_id: str
+    instance_id: str
+    node_name: str
+    config: BaseModel
+    user_data: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    """The resource id, plus handler data kept with the instance (pid, ports...)."""
+
+    resource_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """How a handler finds a resource again, possibly in another process."""
+
+    instance_id: str
+    resource_id: str
+    config: BaseModel
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StateReport:
+    """A translated state; ``retry_after`` hints when asking again is useful."""
+
+    state: ResourceState
+    reason: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where an instance can be reached; ``ports`` maps wanted -> actual port."""
+
+    public: str | None
+    private: str | None = None
+    ports: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def ip(self) -> str | None:
+        return self.public or self.private
+
+
+class ResourceHandler(ABC):
+    """Creates, inspects and drops resources of one kind (one cloud)."""
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, env: HandlerEnv) -> None:
+        self.env = env
+
+    @abstractmethod
+    def create(self, request: CreateRequest) -> CreateResult:
+        """Start creating the resource; return as soon as it has an id."""
+
+    @abstractmethod
+    def state(self, ref: ResourceRef) -> StateReport:
+        """The resource's current state (GONE when it no longer exists)."""
+
+    @abstractmethod
+    def address(self, ref: ResourceRef) -> Address:
+        """Where the resource is reachable."""
+
+    @abstractmethod
+    def destroy(self, ref: ResourceRef) -> None:
+        """Drop the resource; a resource that is already gone is not an error."""
+
+
+@runtime_checkable
+class BatchStates(Protocol):
+    """Optional: report many states in one call (a maintenance pass over 10k)."""
+
+    def states(self, refs: list[ResourceRef]) -> list[StateReport]: ...
+
+
+@runtime_checkable
+class Recoverable(Protocol):
+    """Optional: find a resource whose id was never recorded (crash mid-create)."""
+
+    def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None: ...

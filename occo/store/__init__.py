@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 tables and queries, Alembic migrations."""

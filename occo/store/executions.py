@@ -1,0 +1,87 @@
+"""Executions (build, destroy, ... runs) and their per-instance tasks."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+
+from occo.errors import NotFound
+from occo.model.states import EXECUTION_TRANSITIONS, ExecutionStatus, check_transition
+from occo.store.records import ExecutionRecord, TaskRecord
+from occo.store.tables import executions as t
+from occo.store.tables import tasks as k
+
+if TYPE_CHECKING:
+    from occo.store.store import Store
+
+
+def _execution(row: Any) -> ExecutionRecord:
+    data = dict(row._mapping)
+    data["status"] = ExecutionStatus(data["status"])
+    return ExecutionRecord(**data)
+
+
+class ExecutionRepo:
+    def __init__(self, store: "Store") -> None:
+        self._store = store
+
+    def create(self, execution_id: str, infra_id: str | None, workflow: str,
+               parameters: dict[str, Any], creator: str | None = None,
+               status: ExecutionStatus = ExecutionStatus.STARTED) -> None:
+        now = time.time()
+        with self._store.write() as conn:
+            conn.execute(insert(t), {
+                "id": execution_id, "infra_id": infra_id, "workflow": workflow,
+                "parameters": parameters, "status": status, "created_at": now,
+                "started_at": now if status == ExecutionStatus.STARTED else None,
+                "creator": creator})
+
+    def finish(self, execution_id: str, status: ExecutionStatus, *, error: str | None = None,
+               report: dict[str, Any] | None = None) -> None:
+        with self._store.write() as conn:
+            old = conn.execute(select(t.c.status).where(t.c.id == execution_id)).scalar()
+            if old is None:
+                raise NotFound(f"unknown execution id '{execution_id}'")
+            check_transition("execution", EXECUTION_TRANSITIONS, ExecutionStatus(old), status)
+            values: dict[str, Any] = {"status": status, "error": error}
+            if status.is_terminal:
+                values["ended_at"] = time.time()
+            if report is not None:
+                values["report"] = report
+            conn.execute(update(t).where(t.c.id == execution_id).values(**values))
+
+    def set_report(self, execution_id: str, report: dict[str, Any]) -> None:
+        with self._store.write() as conn:
+            conn.execute(update(t).where(t.c.id == execution_id).values(report=report))
+
+    def get(self, execution_id: str) -> ExecutionRecord:
+        with self._store.read() as conn:
+            row = conn.execute(select(t).where(t.c.id == execution_id)).first()
+        if row is None:
+            raise NotFound(f"unknown execution id '{execution_id}'")
+        return _execution(row)
+
+    def list(self, *, infra_id: str | None = None, limit: int = 100) -> list[ExecutionRecord]:
+        query = select(t).order_by(t.c.created_at.desc()).limit(limit)
+        if infra_id is not None:
+            query = query.where(t.c.infra_id == infra_id)
+        with self._store.read() as conn:
+            return [_execution(r) for r in conn.execute(query)]
+
+    def save_tasks(self, tasks: list[TaskRecord]) -> None:
+        if not tasks:
+            return
+        with self._store.write() as conn:
+            conn.execute(insert(k), [vars(task) for task in tasks])
+
+    def tasks(self, execution_id: str) -> list[TaskRecord]:
+        with self._store.read() as conn:
+            rows = conn.execute(select(k).where(k.c.execution_id == execution_id).order_by(k.c.id))
+            out = []
+            for row in rows:
+                data = dict(row._mapping)
+                data.pop("id")
+                out.append(TaskRecord(**data))
+            return out

@@ -1,0 +1,111 @@
+"""Infrastructures and their nodes (name, type, scaling bounds and target)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from occo.errors import NotFound
+from occo.model.states import INFRA_TRANSITIONS, InfraState, check_transition
+from occo.store.records import InfraRecord, NodeRecord
+from occo.store.tables import infrastructures as t
+from occo.store.tables import nodes as n
+
+if TYPE_CHECKING:
+    from occo.store.store import Store
+
+
+def _infra(row: Any) -> InfraRecord:
+    data = dict(row._mapping)
+    data["state"] = InfraState(data["state"])
+    data["attached"] = bool(data["attached"])
+    data["labels"] = data["labels"] or {}
+    return InfraRecord(**data)
+
+
+def _node(row: Any) -> NodeRecord:
+    data = dict(row._mapping)
+    data.pop("id", None)
+    return NodeRecord(**data)
+
+
+class InfraRepo:
+    def __init__(self, store: "Store") -> None:
+        self._store = store
+
+    def create(self, infra_id: str, name: str, user_id: str | None,
+               description: dict[str, Any], source: str | None,
+               node_rows: list[NodeRecord]) -> None:
+        now = time.time()
+        with self._store.write() as conn:
+            conn.execute(insert(t), {
+                "id": infra_id, "name": name, "user_id": user_id,
+                "state": InfraState.BUILDING, "description": description, "source": source,
+                "created_at": now, "updated_at": now, "attached": False, "labels": {},
+            })
+            self._insert_nodes(conn, node_rows)
+
+    @staticmethod
+    def _insert_nodes(conn: Connection, node_rows: list[NodeRecord]) -> None:
+        if node_rows:
+            conn.execute(insert(n), [vars(r) for r in node_rows])
+
+    def get(self, infra_id: str) -> InfraRecord:
+        with self._store.read() as conn:
+            row = conn.execute(select(t).where(t.c.id == infra_id)).first()
+        if row is None:
+            raise NotFound(f"unknown infrastructure id '{infra_id}'")
+        return _infra(row)
+
+    def exists(self, infra_id: str) -> bool:
+        with self._store.read() as conn:
+            return conn.execute(select(t.c.id).where(t.c.id == infra_id)).first() is not None
+
+    def list(self) -> list[InfraRecord]:
+        with self._store.read() as conn:
+            return [_infra(r) for r in conn.execute(select(t).order_by(t.c.created_at))]
+
+    def set_state(self, infra_id: str, new: InfraState) -> None:
+        with self._store.write() as conn:
+            old = conn.execute(select(t.c.state).where(t.c.id == infra_id)).scalar()
+            if old is None:
+                raise NotFound(f"unknown infrastructure id '{infra_id}'")
+            check_transition("infrastructure", INFRA_TRANSITIONS, InfraState(old), new)
+            conn.execute(update(t).where(t.c.id == infra_id)
+                         .values(state=new, updated_at=time.time()))
+
+    def replace_description(self, infra_id: str, description: dict[str, Any],
+                            source: str | None, node_rows: list[NodeRecord]) -> None:
+        """Store an updated description and its node rows (an update build)."""
+        with self._store.write() as conn:
+            conn.execute(update(t).where(t.c.id == infra_id).values(
+                description=description, source=source, updated_at=time.time(),
+                name=description.get("infra_name")))
+            conn.execute(delete(n).where(n.c.infra_id == infra_id))
+            self._insert_nodes(conn, node_rows)
+
+    def nodes(self, infra_id: str) -> list[NodeRecord]:
+        with self._store.read() as conn:
+            return [_node(r) for r in conn.execute(
+                select(n).where(n.c.infra_id == infra_id).order_by(n.c.id))]
+
+    def set_target(self, infra_id: str, node_name: str, target: int,
+                   conn: Connection | None = None) -> None:
+        stmt = update(n).where(n.c.infra_id == infra_id, n.c.name == node_name).values(target=target)
+        if conn is not None:
+            conn.execute(stmt)
+            return
+        with self._store.write() as own:
+            own.execute(stmt)
+
+    def delete(self, infra_id: str) -> None:
+        """Remove the record and everything hanging off it."""
+        from occo.store.tables import instances, scaling_requests, leases
+
+        with self._store.write() as conn:
+            for table in (instances, scaling_requests, n):
+                conn.execute(delete(table).where(table.c.infra_id == infra_id))
+            conn.execute(delete(leases).where(leases.c.infra_id == infra_id))
+            conn.execute(delete(t).where(t.c.id == infra_id))

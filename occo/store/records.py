@@ -1,0 +1,95 @@
+"""Plain, frozen records returned by the store (no ORM objects leak upward)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from occo.model.states import ExecutionStatus, InfraState, InstanceState
+
+
+@dataclass(frozen=True)
+class InfraRecord:
+    id: str
+    name: str
+    user_id: str | None
+    state: InfraState
+    description: dict[str, Any]
+    source: str | None
+    created_at: float
+    updated_at: float
+    attached: bool = False
+    notify_url: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    infra_id: str
+    name: str
+    node_type: str
+    min: int
+    max: int
+    target: int
+    spec: dict[str, Any]
+    implementation: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    id: str
+    infra_id: str
+    node_name: str
+    state: InstanceState
+    resource_type: str
+    resource_config: dict[str, Any]
+    resource_id: str | None
+    resource_data: dict[str, Any]
+    address: str | None
+    private_address: str | None
+    created_at: float
+    state_since: float
+    ready_at: float | None
+    unhealthy_since: float | None
+    execution_id: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    id: str
+    infra_id: str | None
+    workflow: str
+    parameters: dict[str, Any]
+    status: ExecutionStatus
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    creator: str | None
+    error: str | None
+    report: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    execution_id: str
+    instance_id: str
+    node_name: str
+    action: str
+    status: str
+    queued_at: float | None
+    started_at: float | None
+    created_at: float | None
+    ended_at: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    infra_id: str | None
+    execution_id: str | None
+    time: float
+    kind: str
+    message: str
+    data: dict[str, Any] | None

@@ -1,0 +1,54 @@
+"""The Store: one engine, transactions, and a repository per table group."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection
+
+from occo.store.db import READONLY, make_engine
+from occo.store.dummy import DummyResourceRepo
+from occo.store.events import EventRepo
+from occo.store.executions import ExecutionRepo
+from occo.store.infras import InfraRepo
+from occo.store.instances import InstanceRepo
+from occo.store.leases import LeaseRepo
+from occo.store.migrate import upgrade
+from occo.store.nodedefs import NodeDefinitionRepo
+from occo.store.scaling import ScalingRepo
+
+
+class Store:
+    """Persistent state shared by every interface and process."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        if migrate:
+            upgrade(self.engine)
+        self.node_defs = NodeDefinitionRepo(self)
+        self.infras = InfraRepo(self)
+        self.instances = InstanceRepo(self)
+        self.executions = ExecutionRepo(self)
+        self.events = EventRepo(self)
+        self.dummy = DummyResourceRepo(self)
+        self.leases = LeaseRepo(self)
+        self.scaling = ScalingRepo(self)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction that takes no write lock."""
+        with self.engine.connect() as raw:
+            conn = raw.execution_options(**{READONLY: True})
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
