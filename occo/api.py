@@ -14,17 +14,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 from occo.config import Config, load_config
-from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
-from occo.engine.maintainer import Maintainer, MaintainSettings, PassResult
-from occo.engine.report import occopus_report
-from occo.engine.requests import ScaleAccepted, record_scaling_request
-from occo.model.description import InfraDescription, load_infra_description
-from occo.model.nodedef import load_node_definitions
 from occo.registry import PluginRegistry
 from occo.resources.base import HandlerEnv
 from occo.store.records import EventRecord, ExecutionRecord, InfraRecord
 from occo.store.store import Store
+
+if TYPE_CHECKING:  # the engine loads on first use: listing must start fast
+    from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
+    from occo.engine.maintainer import Maintainer, PassResult
+    from occo.engine.requests import ScaleAccepted
+    from occo.model.description import InfraDescription
 
 
 class Occo:
@@ -38,7 +41,12 @@ class Occo:
             {"entries": self.config.auth_data} if self.config.auth_data else None)
         self.registry = PluginRegistry(HandlerEnv(home=self.config.home, store=self.store,
                                                   auth_data=auth))
-        self.lifecycle = Lifecycle(self.store, self.registry)
+
+    @cached_property
+    def lifecycle(self) -> "Lifecycle":
+        from occo.engine.lifecycle import Lifecycle
+
+        return Lifecycle(self.store, self.registry)
 
     @classmethod
     def from_files(cls, cfg_path: str | None = None,
@@ -57,6 +65,8 @@ class Occo:
     # -- node definitions -----------------------------------------------------------
     def import_node_definitions(self, path: str | Path) -> list[str]:
         """Validate a node-definition file and store it; returns the types imported."""
+        from occo.model.nodedef import load_node_definitions
+
         definitions = load_node_definitions(Path(path))
         plain = {t: [impl.to_plain() for impl in impls] for t, impls in definitions.items()}
         self.store.node_defs.replace(plain, str(path))
@@ -66,7 +76,9 @@ class Occo:
         return self.store.node_defs.all()
 
     # -- build / destroy --------------------------------------------------------------
-    def _options(self, parallelize: bool, concurrency: int | None) -> RunOptions:
+    def _options(self, parallelize: bool, concurrency: int | None) -> "RunOptions":
+        from occo.engine.lifecycle import RunOptions
+
         limit = (concurrency or self.config.concurrency) if parallelize or concurrency else 1
         return RunOptions(concurrency=limit,
                           create_timeout=self.config.create_timeout,
@@ -78,6 +90,8 @@ class Occo:
               cancel: threading.Event | None = None, progress: Progress | None = None,
               on_infra_id: Callable[[str], None] | None = None) -> BuildResult:
         """Build (or with ``infra_id``, update) an infrastructure."""
+        from occo.model.description import InfraDescription, load_infra_description
+
         source = None
         if isinstance(description, InfraDescription):
             desc = description
@@ -97,7 +111,9 @@ class Occo:
                                       progress=progress)
 
     # -- maintenance and scaling ---------------------------------------------------------
-    def maintainer(self, *, parallelize: bool = True, holder: str | None = None) -> Maintainer:
+    def maintainer(self, *, parallelize: bool = True, holder: str | None = None) -> "Maintainer":
+        from occo.engine.maintainer import Maintainer, MaintainSettings
+
         settings = MaintainSettings(
             concurrency=self.config.concurrency if parallelize else 1,
             create_timeout=self.config.create_timeout,
@@ -106,13 +122,15 @@ class Occo:
         return Maintainer(self.store, self.registry, settings, holder)
 
     def maintain(self, infra_ids: list[str] | None = None, *,
-                 parallelize: bool = True) -> list[PassResult]:
+                 parallelize: bool = True) -> list["PassResult"]:
         """One maintenance pass over the given (default: every) infrastructure."""
         return self.maintainer(parallelize=parallelize).run_pass(infra_ids)
 
     def scale(self, infra_id: str, node_name: str, *, change: int | None = None,
-              set_to: int | None = None, drop: str | None = None) -> ScaleAccepted:
+              set_to: int | None = None, drop: str | None = None) -> "ScaleAccepted":
         """Validate and record a scaling request; no resource is touched."""
+        from occo.engine.requests import record_scaling_request
+
         return record_scaling_request(self.store, infra_id, node_name, change=change,
                                       set_to=set_to, drop=drop)
 
@@ -122,6 +140,8 @@ class Occo:
 
     def report(self, infra_id: str, node_filter: str | None = None) -> dict[str, Any]:
         """The Occopus report shape (the same as REST ``GET /infrastructures/<id>``)."""
+        from occo.engine.report import occopus_report
+
         self.store.infras.get(infra_id)
         nodes = self.store.infras.nodes(infra_id)
         if node_filter and node_filter not in {n.name for n in nodes}:

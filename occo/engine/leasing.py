@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from occo.errors import Conflict
+from occo.resources import procinfo
 from occo.store.store import Store
 
 DEFAULT_TTL = 30.0
@@ -23,11 +24,33 @@ def make_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def holder_is_dead(holder: str) -> bool:
+    """True when ``holder`` (from :func:`make_holder`) ran on this machine and its
+    process is gone, e.g. a build killed with SIGKILL: its lease need not be
+    waited out. A holder elsewhere, or whose PID is alive, counts as alive."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    stat = procinfo.read_stat(pid)
+    return stat is None or stat.is_zombie
+
+
+def _acquire(store: Store, infra_id: str, holder: str, ttl: float) -> bool:
+    if store.leases.acquire(infra_id, holder, ttl):
+        return True
+    current = store.leases.holder(infra_id)
+    return current is not None and holder_is_dead(current[0]) and \
+        store.leases.take_over(infra_id, current[0], holder, ttl)
+
+
 @contextmanager
 def held_lease(store: Store, infra_id: str, holder: str,
                ttl: float = DEFAULT_TTL) -> Iterator[threading.Event | None]:
     """Yield an Event set if the lease is lost, or None if another holds it."""
-    if not store.leases.acquire(infra_id, holder, ttl):
+    if not _acquire(store, infra_id, holder, ttl):
         yield None
         return
     lost, stop = threading.Event(), threading.Event()

@@ -49,6 +49,13 @@ class LeaseRepo:
                 update(t).where(t.c.infra_id == infra_id, t.c.holder == holder)
                 .values(expires_at=time.time() + ttl)).rowcount)
 
+    def take_over(self, infra_id: str, old_holder: str, holder: str, ttl: float) -> bool:
+        """Take the lease from ``old_holder`` (known dead) if it still holds it."""
+        with self._store.write() as conn:
+            return bool(conn.execute(
+                update(t).where(t.c.infra_id == infra_id, t.c.holder == old_holder)
+                .values(holder=holder, expires_at=time.time() + ttl)).rowcount)
+
     def release(self, infra_id: str, holder: str) -> None:
         with self._store.write() as conn:
             conn.execute(delete(t).where(t.c.infra_id == infra_id, t.c.holder == holder))

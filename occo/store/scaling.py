@@ -40,9 +40,13 @@ class ScalingRepo:
             return int(result.inserted_primary_key[0])
 
     def pending(self, infra_id: str, conn: Connection) -> list[ScalingRequest]:
-        """Unapplied requests in arrival order, read inside the caller's transaction."""
+        """Unapplied requests in arrival order, locked in the caller's transaction.
+
+        On PostgreSQL a second pass waits here and then skips what the first
+        applied, so a request is applied once even without the lease.
+        """
         rows = conn.execute(select(t).where(t.c.infra_id == infra_id, t.c.applied_at.is_(None))
-                            .order_by(t.c.id))
+                            .order_by(t.c.id).with_for_update())
         return [ScalingRequest(**row._mapping) for row in rows]
 
     def mark_applied(self, conn: Connection, request_id: int, outcome: str) -> None:
