@@ -75,6 +75,16 @@ class Occo:
     def node_definitions(self) -> dict[str, list[dict[str, Any]]]:
         return self.store.node_defs.all()
 
+    def replace_node_definitions(self, definitions: dict[str, list[Any]],
+                                 source: str | None = None) -> list[str]:
+        """Store already validated implementations (``Implementation`` objects) per type."""
+        plain = {t: [impl.to_plain() for impl in impls] for t, impls in definitions.items()}
+        self.store.node_defs.replace(plain, source)
+        return sorted(plain)
+
+    def delete_node_definition(self, node_type: str) -> None:
+        self.store.node_defs.delete(node_type)
+
     # -- build / destroy --------------------------------------------------------------
     def _options(self, parallelize: bool, concurrency: int | None) -> "RunOptions":
         from occo.engine.lifecycle import RunOptions
@@ -104,6 +114,44 @@ class Occo:
                                     infra_id=infra_id, dry_run=dry_run, cancel=cancel,
                                     progress=progress, on_infra_id=on_infra_id)
 
+    def start_build(self, description: InfraDescription, *, parallelize: bool = False,
+                    cancel: threading.Event | None = None,
+                    on_infra_id: Callable[[str], None] | None = None,
+                    on_done: Callable[[str, BaseException | None], None] | None = None) -> str:
+        """Build in a background thread; return the infra id as soon as it is recorded.
+
+        What fails before the record exists (unknown node type, missing plugin)
+        is raised here; a later failure rolls back as usual, is kept in the
+        execution record, and reaches ``on_done``.
+        """
+        recorded = threading.Event()
+        box: dict[str, Any] = {}
+
+        def record(infra_id: str) -> None:
+            box["id"] = infra_id
+            if on_infra_id is not None:
+                on_infra_id(infra_id)
+            recorded.set()
+
+        def run() -> None:
+            error: BaseException | None = None
+            try:
+                self.build(description, parallelize=parallelize, cancel=cancel,
+                           on_infra_id=record)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                error = exc
+                box.setdefault("error", exc)
+            finally:
+                recorded.set()
+            if on_done is not None and "id" in box:
+                on_done(box["id"], error)
+
+        threading.Thread(target=run, name="occo-build").start()
+        recorded.wait()
+        if "id" not in box:
+            raise box["error"]
+        return str(box["id"])
+
     def destroy(self, infra_id: str, *, parallelize: bool = True,
                 progress: Progress | None = None) -> dict[str, Any]:
         """Drop every resource, then the record; raises DestroyIncomplete otherwise."""
@@ -111,20 +159,24 @@ class Occo:
                                       progress=progress)
 
     # -- maintenance and scaling ---------------------------------------------------------
-    def maintainer(self, *, parallelize: bool = True, holder: str | None = None) -> "Maintainer":
+    def maintainer(self, *, parallelize: bool = True, holder: str | None = None,
+                   force: bool = False) -> "Maintainer":
         from occo.engine.maintainer import Maintainer, MaintainSettings
 
         settings = MaintainSettings(
             concurrency=self.config.concurrency if parallelize else 1,
             create_timeout=self.config.create_timeout,
             destroy_timeout=self.config.destroy_timeout,
-            brake_share=self.config.failure_brake)
+            brake_share=self.config.failure_brake, ignore_brake=force)
         return Maintainer(self.store, self.registry, settings, holder)
 
     def maintain(self, infra_ids: list[str] | None = None, *,
-                 parallelize: bool = True) -> list["PassResult"]:
-        """One maintenance pass over the given (default: every) infrastructure."""
-        return self.maintainer(parallelize=parallelize).run_pass(infra_ids)
+                 parallelize: bool = True, force: bool = False) -> list["PassResult"]:
+        """One maintenance pass over the given (default: every) infrastructure.
+
+        ``force`` replaces failed instances even when the brake would stop it.
+        """
+        return self.maintainer(parallelize=parallelize, force=force).run_pass(infra_ids)
 
     def scale(self, infra_id: str, node_name: str, *, change: int | None = None,
               set_to: int | None = None, drop: str | None = None) -> "ScaleAccepted":
@@ -133,6 +185,17 @@ class Occo:
 
         return record_scaling_request(self.store, infra_id, node_name, change=change,
                                       set_to=set_to, drop=drop)
+
+    def attach(self, infra_id: str, attached: bool = True) -> None:
+        """Have a REST service maintain this infrastructure (stored: survives restarts)."""
+        self.store.infras.set_attached(infra_id, attached)
+
+    def attached_infrastructures(self) -> list[str]:
+        return self.store.infras.attached_ids()
+
+    def set_notify_url(self, infra_id: str, url: str | None) -> None:
+        """Where a REST service POSTs this infrastructure's state changes."""
+        self.store.infras.set_notify_url(infra_id, url)
 
     # -- queries ----------------------------------------------------------------------
     def list_infrastructures(self) -> list[InfraRecord]:

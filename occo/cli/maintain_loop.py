@@ -35,13 +35,13 @@ def describe(result: "PassResult") -> str | None:
 
 
 def run_maintenance(occo: "Occo", *, infra_id: str | None, cyclic: bool,
-                    interval: float | None, parallelize: bool) -> None:
+                    interval: float | None, parallelize: bool, force: bool = False) -> None:
     ids = [infra_id] if infra_id else None
     if infra_id:
         occo.store.infras.get(infra_id)  # unknown id: one clear error, exit 2
 
     def one_pass() -> None:
-        for result in occo.maintain(ids, parallelize=parallelize):
+        for result in occo.maintain(ids, parallelize=parallelize, force=force):
             line = describe(result)
             if line:
                 err(line)

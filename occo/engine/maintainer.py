@@ -47,6 +47,7 @@ class MaintainSettings:
     brake_share: float = 0.5
     brake_min_failed: int = 3
     unhealthy_timeout: float = 600.0
+    ignore_brake: bool = False          # an operator's explicit "replace anyway"
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Maintainer:
 
         live = [i for i in instances if i.state not in NOT_COUNTED]
         failed = [i for i in instances if i.state == InstanceState.FAILED]
-        if len(failed) >= self.settings.brake_min_failed and \
+        if not self.settings.ignore_brake and len(failed) >= self.settings.brake_min_failed and \
                 len(failed) > self.settings.brake_share * max(1, len(instances)):
             result.brake = True
             self.store.events.add(
