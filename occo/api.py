@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from occo.config import Config, load_config
 from occo.registry import PluginRegistry
+from occo.reportlog import ReportLog
 from occo.resources.base import HandlerEnv
 from occo.store.records import EventRecord, ExecutionRecord, InfraRecord
 from occo.store.store import Store
@@ -46,7 +47,11 @@ class Occo:
     def lifecycle(self) -> "Lifecycle":
         from occo.engine.lifecycle import Lifecycle
 
-        return Lifecycle(self.store, self.registry)
+        return Lifecycle(self.store, self.registry, self.report_log.publish)
+
+    @cached_property
+    def report_log(self) -> ReportLog:
+        return ReportLog(self.config.report_log or self.config.home / "reports.log")
 
     @classmethod
     def from_files(cls, cfg_path: str | None = None,
@@ -168,7 +173,7 @@ class Occo:
             create_timeout=self.config.create_timeout,
             destroy_timeout=self.config.destroy_timeout,
             brake_share=self.config.failure_brake, ignore_brake=force)
-        return Maintainer(self.store, self.registry, settings, holder)
+        return Maintainer(self.store, self.registry, settings, holder, self.report_log.publish)
 
     def maintain(self, infra_ids: list[str] | None = None, *,
                  parallelize: bool = True, force: bool = False) -> list["PassResult"]:

@@ -95,9 +95,11 @@ def plan_for(store: Store, desc: InfraDescription, infra_id: str | None) -> Plan
 class Lifecycle:
     """Builds and destroys infrastructures for the API object."""
 
-    def __init__(self, store: Store, registry: PluginRegistry) -> None:
+    def __init__(self, store: Store, registry: PluginRegistry,
+                 publish: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.store = store
         self.registry = registry
+        self.publish = publish or (lambda _event, _report: None)
 
     # -- build ----------------------------------------------------------------------
     def build(self, desc: InfraDescription, *, source: str | None, options: RunOptions,
@@ -243,6 +245,7 @@ class Lifecycle:
             dependees={n.name: n.dependees for n in runtime.nodes.values()} if runtime else {},
             base_url=options.base_url)
         self.store.executions.set_report(execution_id, report)
+        self.publish(f"{workflow}_report", report)
         return report
 
     def _finish(self, infra_id: str, execution_id: str, workflow: str,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,7 +85,9 @@ def stored_runtime(infra_id: str, infra_name: str, description: dict[str, Any],
 
 class Maintainer:
     def __init__(self, store: Store, registry: PluginRegistry, settings: MaintainSettings,
-                 holder: str | None = None) -> None:
+                 holder: str | None = None,
+                 publish: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.publish = publish or (lambda _event, _report: None)
         self.store = store
         self.registry = registry
         self.settings = settings
@@ -344,3 +347,4 @@ class Maintainer:
             dependees={n.name: n.dependees for n in runtime.nodes.values()})
         self.store.executions.save_tasks([t.record(execution_id) for t in all_tasks])
         self.store.executions.finish(execution_id, status, error=message, report=report)
+        self.publish("maintain_report", report)
