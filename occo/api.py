@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from occo.store.store import Store
 
 if TYPE_CHECKING:  # the engine loads on first use: listing must start fast
     from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
+    from occo.engine.executions import ExecutionRunner
     from occo.engine.maintainer import Maintainer, PassResult
     from occo.engine.requests import ScaleAccepted
     from occo.model.description import InfraDescription
@@ -103,8 +105,13 @@ class Occo:
               infra_id: str | None = None, parallelize: bool = False,
               concurrency: int | None = None, dry_run: bool = False,
               cancel: threading.Event | None = None, progress: Progress | None = None,
-              on_infra_id: Callable[[str], None] | None = None) -> BuildResult:
-        """Build (or with ``infra_id``, update) an infrastructure."""
+              on_infra_id: Callable[[str], None] | None = None,
+              rollback: bool = True) -> BuildResult:
+        """Build (or with ``infra_id``, update) an infrastructure.
+
+        ``rollback=False`` keeps what became ready when the build fails, so that
+        resuming its execution continues instead of starting over.
+        """
         from occo.model.description import InfraDescription, load_infra_description
 
         source = None
@@ -114,8 +121,9 @@ class Occo:
             path = Path(description)
             desc = load_infra_description(path)
             source = path.read_text()
+        options = replace(self._options(parallelize, concurrency), rollback=rollback)
         return self.lifecycle.build(desc, source=source,
-                                    options=self._options(parallelize, concurrency),
+                                    options=options,
                                     infra_id=infra_id, dry_run=dry_run, cancel=cancel,
                                     progress=progress, on_infra_id=on_infra_id)
 
@@ -201,6 +209,81 @@ class Occo:
     def set_notify_url(self, infra_id: str, url: str | None) -> None:
         """Where a REST service POSTs this infrastructure's state changes."""
         self.store.infras.set_notify_url(infra_id, url)
+
+    # -- executions, infrastructure groups, execution groups ------------------------------
+    def execution_runner(self, *, parallelize: bool = True) -> "ExecutionRunner":
+        from occo.engine.executions import ExecutionRunner
+
+        return ExecutionRunner(self.store, self.lifecycle,
+                               lambda: self.maintainer(parallelize=parallelize),
+                               self._options(parallelize, None))
+
+    def execution_action(self, execution_id: str, action: str) -> bool:
+        """cancel, force-cancel, kill, resume or force-resume one execution."""
+        from occo.engine.executions import apply_action
+
+        return apply_action(self.store, execution_id, action)
+
+    def run_execution(self, execution_id: str) -> ExecutionRecord:
+        """Run a queued (e.g. resumed) execution here, to its end."""
+        from occo.model.states import ExecutionStatus
+
+        if self.store.executions.move(execution_id, (ExecutionStatus.QUEUED,),
+                                      ExecutionStatus.STARTED):
+            self.execution_runner().run_started(execution_id)
+        return self.store.executions.get(execution_id)
+
+    def create_infra_group(self, group_id: str, description: str | None = None,
+                           created_by: str | None = None) -> None:
+        self.store.infra_groups.create(group_id, created_by, description)
+
+    def add_to_infra_group(self, group_id: str, infra_ids: list[str] | None = None,
+                           label: str | None = None) -> list[str]:
+        from occo.engine.groupops import add_members
+
+        return add_members(self.store, group_id, infra_ids, label)
+
+    def label_infrastructure(self, infra_id: str, labels: dict[str, str | None]) -> None:
+        self.store.infras.set_labels(infra_id, labels)  # type: ignore[arg-type]
+
+    def start_execution_group(self, infra_group_id: str, workflow: str,
+                              **kwargs: Any) -> dict[str, Any]:
+        """Record a group and its queued executions; ``run_execution_group`` runs them."""
+        from occo.engine.groupops import group_view, start_group
+
+        return group_view(self.store, start_group(self.store, infra_group_id, workflow,
+                                                  **kwargs).id)
+
+    def run_execution_group(self, group_id: str, stop: threading.Event | None = None,
+                            *, base_url: str | None = None) -> str:
+        """Dispatch the group's executions until all have ended; the final status."""
+        from occo.engine.groups import GroupDispatcher
+
+        return GroupDispatcher(self.store, self.execution_runner(),
+                               publish=self.report_log.publish,
+                               base_url=base_url).run(group_id, stop)
+
+    def execution_group(self, group_id: str) -> dict[str, Any]:
+        from occo.engine.groupops import group_view
+
+        return group_view(self.store, group_id)
+
+    def execution_groups(self, infra_group_id: str | None = None) -> list[dict[str, Any]]:
+        from occo.engine.groupops import group_view
+
+        return [group_view(self.store, g.id)
+                for g in self.store.execution_groups.list(infra_group_id)]
+
+    def execution_group_action(self, group_id: str, action: str) -> int:
+        from occo.engine.groupops import group_action
+
+        return group_action(self.store, group_id, action)
+
+    def update_execution_group(self, group_id: str, **changes: Any) -> dict[str, Any]:
+        from occo.engine.groupops import group_view, update_group
+
+        update_group(self.store, group_id, **changes)
+        return group_view(self.store, group_id)
 
     # -- queries ----------------------------------------------------------------------
     def list_infrastructures(self) -> list[InfraRecord]:

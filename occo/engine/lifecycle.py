@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from occo.engine.builder import CreateExecutor
@@ -39,6 +39,8 @@ class RunOptions:
     destroy_timeout: float = 300.0
     base_url: str | None = None
     creator: str | None = None
+    execution_id: str | None = None   # run as this (queued) execution instead of a new one
+    rollback: bool = True             # False: keep what became ready, so a resume continues
 
 
 @dataclass
@@ -105,7 +107,9 @@ class Lifecycle:
     def build(self, desc: InfraDescription, *, source: str | None, options: RunOptions,
               infra_id: str | None = None, dry_run: bool = False,
               cancel: threading.Event | None = None, progress: Progress | None = None,
-              on_infra_id: Callable[[str], None] | None = None) -> BuildResult:
+              on_infra_id: Callable[[str], None] | None = None,
+              kill: threading.Event | None = None) -> BuildResult:
+        """Build or update; ``kill`` (set with ``cancel``) skips the rollback."""
         updating = infra_id is not None
         previous = self.store.infras.get(infra_id) if infra_id else None
         the_id = infra_id or str(uuid.uuid4())
@@ -116,13 +120,16 @@ class Lifecycle:
         with exclusive(self.store, the_id, make_holder(), "update" if updating else "build"):
             if updating:  # re-plan under the lease: a maintainer may have just acted
                 plan = plan_for(self.store, desc, infra_id)
+            if kill is not None and kill.is_set():
+                options = replace(options, rollback=False)
             return self._build_locked(desc, source, options, the_id, previous, runtime, plan,
-                                      cancel, progress, on_infra_id)
+                                      cancel, progress, on_infra_id, kill)
 
     def _build_locked(self, desc: InfraDescription, source: str | None, options: RunOptions,
                       the_id: str, previous: InfraRecord | None, runtime: InfraRuntime,
                       plan: Plan, cancel: threading.Event | None, progress: Progress | None,
-                      on_infra_id: Callable[[str], None] | None) -> BuildResult:
+                      on_infra_id: Callable[[str], None] | None,
+                      kill: threading.Event | None = None) -> BuildResult:
         updating = previous is not None
         rows = node_rows(the_id, desc, runtime, plan.targets)
         previous_rows = self.store.infras.nodes(the_id) if updating else []
@@ -134,11 +141,9 @@ class Lifecycle:
                                      source, rows)
         if on_infra_id:
             on_infra_id(the_id)
-        execution_id = str(uuid.uuid4())
         started = time.time()
         workflow = "update" if updating else "build"
-        self.store.executions.create(execution_id, the_id, workflow,
-                                     {"concurrency": options.concurrency}, options.creator)
+        execution_id = self._start_execution(the_id, workflow, options)
         self.store.events.add("execution_started", f"{workflow} started", infra_id=the_id,
                               execution_id=execution_id)
 
@@ -167,34 +172,49 @@ class Lifecycle:
 
         # First failure (or cancel): report what every instance is doing, then roll back.
         message = "interrupted by the user" if cancelled else str(error)
+        if kill is not None and kill.is_set():  # killed: leave every record for destroy
+            self.store.infras.set_state(the_id, InfraState.FAILED)
+            message = f"killed; records kept: run occopus-destroy -i {the_id} to clean up"
+            self._finish(the_id, execution_id, workflow, ExecutionStatus.CANCELLED, message,
+                         started, tasks, runtime, options)
+            raise Interrupted(message)
         self._write_report(the_id, execution_id, workflow, "failing", message, started, None,
                            tasks, runtime, options)
         self.store.events.add("rollback_started", f"{workflow} failed: {message}; rolling back",
                               infra_id=the_id, execution_id=execution_id)
         created = [i for i in self.store.instances.for_infra(the_id)
-                   if i.execution_id == execution_id]
+                   if i.execution_id == execution_id
+                   and (options.rollback or i.state != InstanceState.READY)]
         rollback = self._drop(runtime, created, execution_id, options, progress)
         tasks += rollback.tasks
         status = ExecutionStatus.CANCELLED if cancelled else ExecutionStatus.FAILED
-        if rollback.ok and previous is None:
-            self._finish(the_id, execution_id, workflow, status, message, started, tasks,
-                         runtime, options)
-            self.store.infras.delete(the_id)
-        elif rollback.ok and previous is not None:
-            self.store.infras.replace_description(the_id, previous.description,
-                                                  previous.source, previous_rows)
-            self.store.infras.set_state(the_id, InfraState.READY)
-            self._finish(the_id, execution_id, workflow, status, message, started, tasks,
-                         runtime, options)
-        else:
+        if not rollback.ok:
             self.store.infras.set_state(the_id, InfraState.FAILED)
             message += ("; rollback incomplete, run occopus-destroy -i "
                         f"{the_id} to remove: " + ", ".join(i for i, _ in rollback.left))
-            self._finish(the_id, execution_id, workflow, status, message, started, tasks,
-                         runtime, options)
+        elif not options.rollback:  # kept for a resume, which continues from here
+            self.store.infras.set_state(the_id, InfraState.FAILED)
+            message += "; instances that became ready were kept"
+        elif previous is not None:
+            self.store.infras.replace_description(the_id, previous.description,
+                                                  previous.source, previous_rows)
+            self.store.infras.set_state(the_id, InfraState.READY)
+        self._finish(the_id, execution_id, workflow, status, message, started, tasks,
+                     runtime, options)
+        if rollback.ok and options.rollback and previous is None:
+            self.store.infras.delete(the_id)
         if cancelled:
             raise Interrupted(message)
         raise BuildFailed(message)
+
+    def _start_execution(self, infra_id: str, workflow: str, options: RunOptions) -> str:
+        """A new STARTED execution, or the given one (already started by a runner)."""
+        if options.execution_id is not None:
+            return options.execution_id
+        execution_id = str(uuid.uuid4())
+        self.store.executions.create(execution_id, infra_id, workflow,
+                                     {"concurrency": options.concurrency}, options.creator)
+        return execution_id
 
     def _record_intents(self, runtime: InfraRuntime, plan: Plan, execution_id: str) -> list[Task]:
         rows, tasks = [], []
@@ -255,7 +275,7 @@ class Lifecycle:
         report = self._write_report(infra_id, execution_id, workflow, str(status), error,
                                     started, time.time(), tasks, runtime, options)
         self.store.executions.save_tasks([t.record(execution_id) for t in tasks])
-        self.store.executions.finish(execution_id, status, error=error)
+        self.store.executions.finish(execution_id, status, error=error, keep_terminal=True)
         self.store.events.add("execution_ended", f"{workflow} {status}"
                               + (f": {error}" if error else ""),
                               infra_id=infra_id, execution_id=execution_id)
@@ -272,9 +292,8 @@ class Lifecycle:
                         progress: Progress | None) -> dict[str, Any]:
         infra = self.store.infras.get(infra_id)
         self.store.infras.set_state(infra_id, InfraState.DESTROYING)
-        execution_id = str(uuid.uuid4())
         started = time.time()
-        self.store.executions.create(execution_id, infra_id, "destroy", {}, options.creator)
+        execution_id = self._start_execution(infra_id, "destroy", options)
         deps = self._stored_dependents(infra.description)
         outcome = self._drop(None, self.store.instances.for_infra(infra_id), execution_id,
                              options, progress, dependents=deps)

@@ -89,7 +89,7 @@ _E = ExecutionStatus
 EXECUTION_TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
     _E.PENDING: frozenset({_E.QUEUED, _E.STARTED, _E.CANCELLED}),
     _E.QUEUED: frozenset({_E.STARTED, _E.CANCELLED}),
-    _E.STARTED: frozenset({_E.TERMINATED, _E.FAILED, _E.CANCELLED}),
+    _E.STARTED: frozenset({_E.TERMINATED, _E.FAILED, _E.CANCELLED, _E.QUEUED}),  # force-resume
     _E.TERMINATED: frozenset(),
     _E.FAILED: frozenset({_E.QUEUED, _E.STARTED}),       # resume
     _E.CANCELLED: frozenset({_E.QUEUED, _E.STARTED}),    # resume

@@ -29,21 +29,54 @@ class ExecutionRepo:
 
     def create(self, execution_id: str, infra_id: str | None, workflow: str,
                parameters: dict[str, Any], creator: str | None = None,
-               status: ExecutionStatus = ExecutionStatus.STARTED) -> None:
+               status: ExecutionStatus = ExecutionStatus.STARTED,
+               group_id: str | None = None) -> None:
         now = time.time()
         with self._store.write() as conn:
             conn.execute(insert(t), {
                 "id": execution_id, "infra_id": infra_id, "workflow": workflow,
                 "parameters": parameters, "status": status, "created_at": now,
                 "started_at": now if status == ExecutionStatus.STARTED else None,
-                "creator": creator})
+                "creator": creator, "group_id": group_id, "attempt": 1})
+
+    def move(self, execution_id: str, old: tuple[ExecutionStatus, ...], new: ExecutionStatus,
+             **values: Any) -> bool:
+        """Guarded status change: True only for the one caller that made it."""
+        for status in old:
+            check_transition("execution", EXECUTION_TRANSITIONS, status, new)
+        if new == ExecutionStatus.STARTED:
+            values.setdefault("started_at", time.time())
+        if new.is_terminal:
+            values.setdefault("ended_at", time.time())
+        with self._store.write() as conn:
+            return bool(conn.execute(
+                update(t).where(t.c.id == execution_id, t.c.status.in_([str(s) for s in old]))
+                .values(status=new, **values)).rowcount)
+
+    def request_action(self, execution_id: str, action: str | None) -> None:
+        with self._store.write() as conn:
+            if not conn.execute(update(t).where(t.c.id == execution_id)
+                                .values(requested_action=action)).rowcount:
+                raise NotFound(f"unknown execution id '{execution_id}'")
+
+    def for_group(self, group_id: str) -> list[ExecutionRecord]:
+        with self._store.read() as conn:
+            return [_execution(r) for r in conn.execute(
+                select(t).where(t.c.group_id == group_id).order_by(t.c.created_at, t.c.id))]
 
     def finish(self, execution_id: str, status: ExecutionStatus, *, error: str | None = None,
-               report: dict[str, Any] | None = None) -> None:
+               report: dict[str, Any] | None = None, keep_terminal: bool = False) -> None:
+        """End an execution. ``keep_terminal``: one already ended (force-cancelled
+        while it ran) keeps its status; only the report is added."""
         with self._store.write() as conn:
-            old = conn.execute(select(t.c.status).where(t.c.id == execution_id)).scalar()
+            old = conn.execute(select(t.c.status).where(t.c.id == execution_id)
+                               .with_for_update()).scalar()
             if old is None:
                 raise NotFound(f"unknown execution id '{execution_id}'")
+            if keep_terminal and ExecutionStatus(old).is_terminal:
+                if report is not None:
+                    conn.execute(update(t).where(t.c.id == execution_id).values(report=report))
+                return
             check_transition("execution", EXECUTION_TRANSITIONS, ExecutionStatus(old), status)
             values: dict[str, Any] = {"status": status, "error": error}
             if status.is_terminal:
@@ -63,10 +96,14 @@ class ExecutionRepo:
             raise NotFound(f"unknown execution id '{execution_id}'")
         return _execution(row)
 
-    def list(self, *, infra_id: str | None = None, limit: int = 100) -> list[ExecutionRecord]:
+    def list(self, *, infra_id: str | None = None, status: str | None = None,
+             workflow: str | None = None, group_id: str | None = None,
+             limit: int = 100) -> list[ExecutionRecord]:
         query = select(t).order_by(t.c.created_at.desc()).limit(limit)
-        if infra_id is not None:
-            query = query.where(t.c.infra_id == infra_id)
+        for column, value in ((t.c.infra_id, infra_id), (t.c.status, status),
+                              (t.c.workflow, workflow), (t.c.group_id, group_id)):
+            if value is not None:
+                query = query.where(column == value)
         with self._store.read() as conn:
             return [_execution(r) for r in conn.execute(query)]
 

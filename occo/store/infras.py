@@ -5,16 +5,19 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from occo.errors import NotFound
 from occo.model.states import INFRA_TRANSITIONS, InfraState, check_transition
-from occo.store.records import InfraRecord, NodeRecord
+from occo.store.records import EventRecord, InfraRecord, NodeRecord
+from occo.store.tables import events
 from occo.store.tables import infrastructures as t
 from occo.store.tables import nodes as n
 
 if TYPE_CHECKING:
     from occo.store.store import Store
+
+STATE_EVENT = "infra_state"
 
 
 def _infra(row: Any) -> InfraRecord:
@@ -69,12 +72,16 @@ class InfraRepo:
 
     def set_state(self, infra_id: str, new: InfraState) -> None:
         with self._store.write() as conn:
-            old = conn.execute(select(t.c.state).where(t.c.id == infra_id)).scalar()
+            # FOR UPDATE: PostgreSQL must not let two writers check the same old state.
+            old = conn.execute(select(t.c.state).where(t.c.id == infra_id)
+                               .with_for_update()).scalar()
             if old is None:
                 raise NotFound(f"unknown infrastructure id '{infra_id}'")
             check_transition("infrastructure", INFRA_TRANSITIONS, InfraState(old), new)
             conn.execute(update(t).where(t.c.id == infra_id)
                          .values(state=new, updated_at=time.time()))
+            if old != new:  # logged in the same transaction: webhooks tail these
+                self._state_event(conn, infra_id, str(old), str(new))
 
     def replace_description(self, infra_id: str, description: dict[str, Any],
                             source: str | None, node_rows: list[NodeRecord]) -> None:
@@ -105,7 +112,70 @@ class InfraRepo:
         from occo.store.tables import instances, scaling_requests, leases
 
         with self._store.write() as conn:
+            old = conn.execute(select(t.c.state).where(t.c.id == infra_id)).scalar()
+            if old is not None:
+                self._state_event(conn, infra_id, str(old), str(InfraState.DESTROYED))
             for table in (instances, scaling_requests, n):
                 conn.execute(delete(table).where(table.c.infra_id == infra_id))
             conn.execute(delete(leases).where(leases.c.infra_id == infra_id))
             conn.execute(delete(t).where(t.c.id == infra_id))
+
+    # -- attachment to a REST service, webhooks, state changes ---------------------------
+    def _update_flag(self, infra_id: str, **values: Any) -> None:
+        with self._store.write() as conn:
+            if not conn.execute(update(t).where(t.c.id == infra_id).values(**values)).rowcount:
+                raise NotFound(f"unknown infrastructure id '{infra_id}'")
+
+    def set_attached(self, infra_id: str, attached: bool) -> None:
+        """Mark an infrastructure as maintained (or not) by a REST service."""
+        self._update_flag(infra_id, attached=attached)
+
+    def attached_ids(self) -> list[str]:
+        with self._store.read() as conn:
+            return list(conn.execute(select(t.c.id).where(t.c.attached.is_(True))
+                                     .order_by(t.c.created_at)).scalars())
+
+    def set_notify_url(self, infra_id: str, url: str | None) -> None:
+        """Where state changes of this infrastructure are POSTed (None: nowhere)."""
+        self._update_flag(infra_id, notify_url=url)
+
+    def notify_urls(self) -> dict[str, str]:
+        with self._store.read() as conn:
+            return {r.id: r.notify_url for r in conn.execute(
+                select(t.c.id, t.c.notify_url).where(t.c.notify_url.is_not(None)))}
+
+    @staticmethod
+    def _state_event(conn: Connection, infra_id: str, old: str, new: str) -> None:
+        conn.execute(insert(events), {
+            "infra_id": infra_id, "execution_id": None, "time": time.time(),
+            "kind": STATE_EVENT, "message": f"infrastructure {old} -> {new}",
+            "data": {"from": old, "to": new}})
+
+    def state_changes(self, after_id: int = 0, limit: int = 500) -> list[EventRecord]:
+        """State-change events with an id above ``after_id``, oldest first."""
+        with self._store.read() as conn:
+            rows = conn.execute(select(events).where(events.c.id > after_id,
+                                                     events.c.kind == STATE_EVENT)
+                                .order_by(events.c.id).limit(limit)).all()
+        return [EventRecord(**row._mapping) for row in rows]
+
+    def last_event_id(self) -> int:
+        with self._store.read() as conn:
+            return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+
+    # -- labels ---------------------------------------------------------------------------
+    def set_labels(self, infra_id: str, labels: dict[str, str]) -> None:
+        """Merge labels into the infrastructure's (a value of None removes a key)."""
+        with self._store.write() as conn:
+            current = conn.execute(select(t.c.labels).where(t.c.id == infra_id)).first()
+            if current is None:
+                raise NotFound(f"unknown infrastructure id '{infra_id}'")
+            merged = {**(current.labels or {}), **labels}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            conn.execute(update(t).where(t.c.id == infra_id).values(labels=merged))
+
+    def with_label(self, key: str, value: str) -> list[str]:
+        """Ids of infrastructures labelled ``key=value`` (filtered here: JSON is portable)."""
+        with self._store.read() as conn:
+            rows = conn.execute(select(t.c.id, t.c.labels).order_by(t.c.created_at)).all()
+        return [r.id for r in rows if (r.labels or {}).get(key) == value]

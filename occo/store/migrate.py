@@ -10,12 +10,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
-HEAD_REVISION = "0001"
+from occo.store.db import READONLY
+
+HEAD_REVISION = "0003"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    # Read-only: on SQLite a plain open must not take the write lock.
+    with engine.connect().execution_options(**{READONLY: True}) as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

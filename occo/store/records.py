@@ -68,6 +68,9 @@ class ExecutionRecord:
     creator: str | None
     error: str | None
     report: dict[str, Any] | None
+    group_id: str | None = None
+    requested_action: str | None = None
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,28 @@ class EventRecord:
     kind: str
     message: str
     data: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class InfraGroupRecord:
+    id: str
+    created_at: float
+    created_by: str | None
+    description: str | None
+    infra_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutionGroupRecord:
+    id: str
+    created_at: float
+    created_by: str | None
+    workflow: str
+    infra_group_id: str
+    concurrency: int
+    default_parameters: dict[str, Any]
+    parameters: dict[str, dict[str, Any]]
+    success_group_id: str | None
+    failure_group_id: str | None
+    report: dict[str, Any] | None
+    failure_report: dict[str, Any] | None

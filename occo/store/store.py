@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +12,7 @@ from occo.store.db import READONLY, make_engine
 from occo.store.dummy import DummyResourceRepo
 from occo.store.events import EventRepo
 from occo.store.executions import ExecutionRepo
+from occo.store.groups import ExecutionGroupRepo, InfraGroupRepo
 from occo.store.infras import InfraRepo
 from occo.store.instances import InstanceRepo
 from occo.store.leases import LeaseRepo
@@ -25,6 +27,9 @@ class Store:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # A Store dropped without close() still closes its connections (a
+        # PostgreSQL connection left to the garbage collector warns).
+        self._dispose = weakref.finalize(self, self.engine.dispose)
         if migrate:
             upgrade(self.engine)
         self.node_defs = NodeDefinitionRepo(self)
@@ -35,6 +40,8 @@ class Store:
         self.dummy = DummyResourceRepo(self)
         self.leases = LeaseRepo(self)
         self.scaling = ScalingRepo(self)
+        self.infra_groups = InfraGroupRepo(self)
+        self.execution_groups = ExecutionGroupRepo(self)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -51,4 +58,4 @@ class Store:
                 yield conn
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._dispose()

@@ -117,6 +117,9 @@ executions = Table(
     Column("creator", String(255), nullable=True),
     Column("error", Text, nullable=True),
     Column("report", JSON, nullable=True),
+    Column("group_id", String(36), nullable=True, index=True),
+    Column("requested_action", String(16), nullable=True),
+    Column("attempt", Integer, nullable=False, default=1, server_default="1"),
 )
 
 tasks = Table(
@@ -151,7 +154,7 @@ events = Table(
 dummy_resources = Table(
     "dummy_resources",
     metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", String(255), primary_key=True),  # "dummy-<uuid>", not a bare uuid
     Column("instance_id", String(36), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("ready_at", Float, nullable=False),
@@ -165,4 +168,38 @@ leases = Table(
     Column("infra_id", String(36), primary_key=True),
     Column("holder", String(255), nullable=False),
     Column("expires_at", Float, nullable=False),
+)
+
+infra_groups = Table(
+    "infra_groups",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("description", Text, nullable=True),
+)
+
+infra_group_members = Table(
+    "infra_group_members",
+    metadata,
+    Column("group_id", String(255), ForeignKey("infra_groups.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("infra_id", String(36), primary_key=True),
+)
+
+execution_groups = Table(
+    "execution_groups",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("workflow", String(32), nullable=False),
+    Column("infra_group_id", String(255), nullable=False, index=True),
+    Column("concurrency", Integer, nullable=False),
+    Column("default_parameters", JSON, nullable=False, default=dict),
+    Column("parameters", JSON, nullable=False, default=dict),
+    Column("success_group_id", String(255), nullable=True),
+    Column("failure_group_id", String(255), nullable=True),
+    Column("report", JSON, nullable=True),
+    Column("failure_report", JSON, nullable=True),
 )

@@ -1,0 +1,35 @@
+"""An API object over an isolated home, with simulated node definitions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from occo.api import Occo
+from occo.config import Config
+
+
+def defs(create: float = 0.0, boot: float = 0.0, fail: float = 0.0, name: str = "sim") -> str:
+    return (f"'node_def:{name}':\n  - resource: {{type: dummy, create_delay: {create}, "
+            f"boot_delay: {boot}, fail_rate: {fail}}}\n")
+
+
+@pytest.fixture
+def occo(tmp_path: Path) -> Iterator[Occo]:
+    api = Occo(Config(home=tmp_path / "home", concurrency=20))
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def make_file(tmp_path: Path):  # type: ignore[no-untyped-def]
+    counter = iter(range(10_000))
+
+    def make(text: str) -> Path:
+        path = tmp_path / f"f{next(counter)}.yaml"
+        path.write_text(text)
+        return path
+
+    return make

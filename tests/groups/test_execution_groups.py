@@ -1,0 +1,186 @@
+"""Execution groups over many infrastructures: concurrency, pause, cancel,
+target groups, first-failure reports and resume."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from occo.api import Occo
+from occo.errors import NotFound, UserInputError
+from occo.model.states import ExecutionStatus as S
+from occo.model.states import InstanceState
+from tests.groups.conftest import defs
+
+INFRA = "infra_name: tenant\nnodes:\n  - {name: worker, type: sim, scaling: {min: 1, max: 5}}\n"
+
+
+def _tenants(occo: Occo, make_file, count: int, group: str = "tenants") -> list[str]:  # type: ignore[no-untyped-def]
+    occo.import_node_definitions(make_file(defs()))
+    ids = [occo.build(make_file(INFRA)).infra_id for _ in range(count)]
+    occo.create_infra_group(group)
+    occo.add_to_infra_group(group, ids)
+    return ids
+
+
+def _max_overlap(occo: Occo, group_id: str) -> int:
+    """The most executions ever started at once, from their recorded intervals."""
+    points = []
+    for e in occo.store.executions.for_group(group_id):
+        if e.started_at is not None:
+            points += [(e.started_at, 1), (e.ended_at or time.time(), -1)]
+    running = peak = 0
+    for _, delta in sorted(points, key=lambda p: (p[0], p[1])):
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+def _run_in_background(occo: Occo, group_id: str) -> tuple[threading.Thread, list[str]]:
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(occo.run_execution_group(group_id)))
+    thread.start()
+    return thread, result
+
+
+def _statuses(occo: Occo, group_id: str) -> list[S]:
+    return [e.status for e in occo.store.executions.for_group(group_id)]
+
+
+def test_twenty_infrastructures_never_more_than_three_at_once(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    ids = _tenants(occo, make_file, 20)
+    occo.import_node_definitions(make_file(defs(create=0.05, boot=0.05)))
+    group = occo.start_execution_group("tenants", "scale",
+                                       default_parameters={"node": "worker", "change": 1},
+                                       concurrency=3)
+    assert group["status"] == "pending" and len(group["execution_ids"]) == 20
+    peak_seen = 0
+    thread, result = _run_in_background(occo, group["id"])
+    while thread.is_alive():
+        peak_seen = max(peak_seen, _statuses(occo, group["id"]).count(S.STARTED))
+        time.sleep(0.01)
+    thread.join()
+    assert result == ["terminated"]
+    assert 1 <= peak_seen <= 3 and _max_overlap(occo, group["id"]) <= 3
+    assert all(len(occo.report(i)["worker"]["instances"]) == 2 for i in ids)
+
+
+def test_concurrency_zero_pauses_and_raising_it_resumes(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    _tenants(occo, make_file, 4)
+    group = occo.start_execution_group("tenants", "maintain", concurrency=0)
+    thread, result = _run_in_background(occo, group["id"])
+    time.sleep(0.5)
+    assert set(_statuses(occo, group["id"])) == {S.QUEUED}
+    assert occo.execution_group(group["id"])["status"] == "pending"
+    occo.update_execution_group(group["id"], concurrency=2)
+    thread.join(timeout=30)
+    assert result == ["terminated"]
+    assert set(_statuses(occo, group["id"])) == {S.TERMINATED}
+
+
+def test_cancel_marks_queued_executions_cancelled_at_once(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    _tenants(occo, make_file, 5)
+    group = occo.start_execution_group("tenants", "maintain", concurrency=0)
+    assert occo.execution_group_action(group["id"], "cancel") == 5
+    assert set(_statuses(occo, group["id"])) == {S.CANCELLED}
+    assert occo.run_execution_group(group["id"]) == "terminated"  # ended, none failed
+
+
+def test_target_groups_and_report_at_first_failure(occo: Occo, make_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids = _tenants(occo, make_file, 6)
+    occo.import_node_definitions(make_file(defs(create=0.3)))
+    occo.create_infra_group("ok")
+    occo.create_infra_group("broken")
+    with pytest.raises(NotFound):
+        occo.start_execution_group("tenants", "scale", failure_group_id="no-such-group")
+    bad = ids[0]
+    group = occo.start_execution_group(
+        "tenants", "scale", default_parameters={"node": "worker", "change": 1},
+        parameters={bad: {"node": "ghost"}}, concurrency=2)
+    occo.update_execution_group(group["id"], success_group_id="ok", failure_group_id="broken")
+    assert occo.run_execution_group(group["id"], base_url="http://occo.test") == "failed"
+
+    assert occo.store.infra_groups.get("broken").infra_ids == (bad,)
+    assert set(occo.store.infra_groups.get("ok").infra_ids) == set(ids[1:])
+    record = occo.store.execution_groups.get(group["id"])
+    first = record.failure_report
+    assert first is not None and first["kind"] == "first_failure"
+    statuses = {m["infra_id"]: m["status"] for m in first["executions"]}
+    assert statuses[bad] == "failed"
+    assert any(s in ("started", "queued") for s in statuses.values())  # others still going
+    final = record.report
+    assert final is not None and final["status"] == "failed"
+    assert {m["infra_id"] for m in final["executions"]} == set(ids)
+    failed = next(m for m in final["executions"] if m["infra_id"] == bad)
+    assert "ghost" in failed["error"]
+    assert failed["links"]["infrastructure"] == f"http://occo.test/infrastructures/{bad}"
+    # Both reports also went out as structured JSON lines.
+    lines = [json.loads(line) for line in
+             (occo.config.home / "reports.log").read_text().splitlines()]
+    events = [line["event"] for line in lines]
+    assert "execution_group_first_failure" in events and "execution_group_report" in events
+    assert all("@timestamp" in line for line in lines)
+
+
+def test_cancelled_member_joins_no_target_group(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    _tenants(occo, make_file, 2)
+    occo.create_infra_group("ok")
+    group = occo.start_execution_group("tenants", "maintain", concurrency=0,
+                                       success_group_id="ok")
+    first = occo.store.executions.for_group(group["id"])[0]
+    occo.execution_action(first.id, "cancel")
+    occo.update_execution_group(group["id"], concurrency=5)
+    occo.run_execution_group(group["id"])
+    assert occo.store.infra_groups.get("ok").infra_ids == (
+        occo.store.executions.for_group(group["id"])[1].infra_id,)
+
+
+def test_members_by_label(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    occo.import_node_definitions(make_file(defs()))
+    ids = [occo.build(make_file(INFRA)).infra_id for _ in range(3)]
+    occo.label_infrastructure(ids[0], {"release": "blue"})
+    occo.label_infrastructure(ids[2], {"release": "blue"})
+    occo.create_infra_group("blue")
+    assert sorted(occo.add_to_infra_group("blue", label="release=blue")) == sorted(
+        [ids[0], ids[2]])
+    with pytest.raises(UserInputError):
+        occo.add_to_infra_group("blue", label="no-equals-sign")
+    with pytest.raises(UserInputError):
+        occo.start_execution_group("blue", "explode")
+
+
+def test_resume_continues_without_redoing_finished_tasks(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    occo.import_node_definitions(make_file(defs()))
+    occo.import_node_definitions(make_file(defs(fail=1.0, name="flaky")))
+    description = make_file("""
+infra_name: partial
+nodes:
+  - &A {name: a, type: sim, scaling: {min: 2, max: 2}}
+  - &B {name: b, type: flaky}
+dependencies:
+  - [*B, *A]
+""")
+    ids: list[str] = []
+    with pytest.raises(Exception, match="failed"):
+        occo.build(description, parallelize=True, rollback=False, on_infra_id=ids.append)
+    infra_id = ids[0]
+    failed = occo.executions(infra_id)[0]
+    assert failed.status == S.FAILED
+    kept = {i.id for i in occo.store.instances.for_infra(infra_id)
+            if i.state == InstanceState.READY}
+    assert len(kept) == 2                       # a's instances survived the failure
+
+    occo.import_node_definitions(make_file(defs(name="flaky")))   # the cause is fixed
+    assert occo.execution_action(failed.id, "resume")
+    resumed = occo.run_execution(failed.id)
+    assert resumed.status == S.TERMINATED and resumed.attempt == 2
+    live = occo.store.instances.for_infra(infra_id)
+    assert {i.id for i in live if i.node_name == "a"} == kept   # not redone
+    assert [i.node_name for i in live if i.node_name == "b"] == ["b"]
+    assert all(i.state == InstanceState.READY for i in live)
+    with pytest.raises(Exception, match="needs one of"):
+        occo.execution_action(failed.id, "resume")
