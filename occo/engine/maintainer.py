@@ -10,6 +10,7 @@ releases the lease. A brake stops replacement when too much fails at once.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -138,7 +139,8 @@ class Maintainer:
             return PassResult(infra_id, skipped="lease lost")
 
         targets = self._apply_requests(infra_id, nodes, live, result)
-        instances = self.store.instances.for_infra(infra_id)
+        if result.applied_requests:  # targeted drops changed some states
+            instances = self.store.instances.for_infra(infra_id)
         creates, drops = self._reconcile(runtime, instances, targets)
         if not creates and not drops:
             return result
@@ -150,11 +152,15 @@ class Maintainer:
                  instances: list[InstanceRecord]) -> dict[str, ProbeResult]:
         """State and health of each instance; batch handlers answer in one call."""
         by_type: dict[str, list[tuple[InstanceRecord, ResourceRef]]] = {}
+        configs: dict[tuple[str, str], Any] = {}   # instances of a node share one config
         for inst in instances:
             if not inst.resource_id:
                 continue
             handler = self.registry.handler(inst.resource_type)
-            config = handler.config_model.model_validate(inst.resource_config)
+            key = (inst.resource_type, json.dumps(inst.resource_config, sort_keys=True))
+            if key not in configs:
+                configs[key] = handler.config_model.model_validate(inst.resource_config)
+            config = configs[key]
             by_type.setdefault(inst.resource_type, []).append(
                 (inst, ResourceRef(inst.id, inst.resource_id, config, inst.resource_data)))
         reports: dict[str, StateReport] = {}
@@ -244,9 +250,12 @@ class Maintainer:
         live_ids: dict[str, set[str]] = {}
         for inst in live:
             live_ids.setdefault(inst.node_name, set()).add(inst.id)
+        targets = {n.name: n.target for n in nodes}
+        with self.store.read() as conn:  # the common case: nothing pending, no write lock
+            if not self.store.scaling.pending(infra_id, conn):
+                return targets
         with self.store.write() as conn:
             pending = self.store.scaling.pending(infra_id, conn)
-            targets = {n.name: n.target for n in nodes}
             if not pending:
                 return targets
             decision = apply_requests(
