@@ -1,0 +1,106 @@
+"""The create executor's scheduling, observed through build reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from occo.api import Occo
+from occo.config import Config
+from occo.errors import BuildFailed
+
+
+@pytest.fixture
+def occo(tmp_path: Path) -> Iterator[Occo]:
+    api = Occo(Config(home=tmp_path / "home", concurrency=50))
+    yield api
+    api.close()
+
+
+def _file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _defs(tmp_path: Path, **types: tuple[float, float]) -> Path:
+    text = "".join(f"'node_def:{name}':\n  - resource: {{type: dummy, create_delay: {c}, "
+                   f"boot_delay: {b}}}\n" for name, (c, b) in types.items())
+    return _file(tmp_path, "defs.yaml", text)
+
+
+def _tasks(report: dict) -> dict[str, list[dict]]:  # type: ignore[type-arg]
+    out: dict[str, list[dict]] = {}  # type: ignore[type-arg]
+    for name, node in report["nodes"].items():
+        out[name] = list(node["instances"].values())
+    return out
+
+
+def test_an_instance_waits_only_for_its_own_dependencies(occo: Occo, tmp_path: Path) -> None:
+    occo.import_node_definitions(_defs(tmp_path, slow=(0.1, 1.0), fast=(0.05, 0.05)))
+    result = occo.build(_file(tmp_path, "i.yaml", """
+infra_name: no-barriers
+nodes:
+  - &S {name: slow, type: slow}
+  - &F {name: fast, type: fast}
+  - &C {name: child, type: fast}
+dependencies:
+  - [*C, *F]
+"""), parallelize=True)
+    tasks = _tasks(result.report)
+    slow_ready = tasks["slow"][0]["timings"]["ready_after"]
+    child_ready = tasks["child"][0]["timings"]["ready_after"]
+    # Level barriers would hold "child" until "slow" (same level as "fast") is ready.
+    assert child_ready < slow_ready - 0.5
+    path = [step["node"] for step in result.report["critical_path"]]
+    assert path == ["slow"]
+
+
+def test_concurrency_bounds_create_calls_in_flight(occo: Occo, tmp_path: Path) -> None:
+    occo.import_node_definitions(_defs(tmp_path, w=(0.2, 0.0)))
+    result = occo.build(_file(tmp_path, "i.yaml", """
+infra_name: limited
+nodes:
+  - {name: w, type: w, scaling: {min: 6, max: 6}}
+"""), parallelize=True, concurrency=2)
+    intervals = []
+    started = result.report["started_at"]
+    for inst in _tasks(result.report)["w"]:
+        t = inst["timings"]
+        begin = t["ready_after"] - t["boot"] - t["create_call"]
+        intervals.append((begin, begin + t["create_call"]))
+    peak = max(sum(1 for b, e in intervals if b <= point < e) for point, _ in intervals)
+    assert peak == 2
+    assert result.report["duration"] >= 0.55 and started > 0   # three rounds of two
+
+
+def test_without_parallelize_one_create_at_a_time(occo: Occo, tmp_path: Path) -> None:
+    occo.import_node_definitions(_defs(tmp_path, w=(0.1, 0.0)))
+    result = occo.build(_file(tmp_path, "i.yaml", """
+infra_name: sequential
+nodes:
+  - {name: a, type: w, scaling: {min: 2, max: 2}}
+  - {name: b, type: w, scaling: {min: 2, max: 2}}
+"""))
+    calls = sorted((i["timings"]["ready_after"] - i["timings"]["boot"]
+                    - i["timings"]["create_call"], i["timings"]["create_call"])
+                   for node in _tasks(result.report).values() for i in node)
+    for (begin, length), (next_begin, _) in zip(calls, calls[1:]):
+        assert next_begin >= begin + length - 0.01
+
+
+def test_create_timeout_fails_and_rolls_back(occo: Occo, tmp_path: Path) -> None:
+    _file(tmp_path, "defs.yaml", """
+'node_def:never':
+  - resource: {type: dummy, boot_delay: 30}
+    health_check: {timeout: 0.5}
+""")
+    occo.import_node_definitions(tmp_path / "defs.yaml")
+    with pytest.raises(BuildFailed, match="not ready within 0.5 s"):
+        occo.build(_file(tmp_path, "i.yaml", "infra_name: t\nnodes:\n  - {name: n, type: never}\n"))
+    assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
+    failed = occo.executions()[0]
+    assert failed.status == "failed" and failed.report is not None
+    assert "not ready within" in failed.report["error"]
