@@ -35,6 +35,13 @@ class DummyResourceRepo:
                     out[row.id] = (row.ready_at, row.failed, row.address)
         return out
 
+    def find_by_instance(self, instance_id: str) -> tuple[str, str] | None:
+        """``(resource id, address)`` of the resource made for an instance, if any."""
+        with self._store.read() as conn:
+            row = conn.execute(select(t.c.id, t.c.address)
+                               .where(t.c.instance_id == instance_id)).first()
+        return (row.id, row.address) if row else None
+
     def remove(self, resource_id: str) -> bool:
         with self._store.write() as conn:
             return bool(conn.execute(delete(t).where(t.c.id == resource_id)).rowcount)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # the method list() shadows the builtin in annotations below
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -107,13 +108,13 @@ class ExecutionRepo:
         with self._store.read() as conn:
             return [_execution(r) for r in conn.execute(query)]
 
-    def save_tasks(self, tasks: list[TaskRecord]) -> None:
+    def save_tasks(self, tasks: builtins.list[TaskRecord]) -> None:
         if not tasks:
             return
         with self._store.write() as conn:
             conn.execute(insert(k), [vars(task) for task in tasks])
 
-    def tasks(self, execution_id: str) -> list[TaskRecord]:
+    def tasks(self, execution_id: str) -> builtins.list[TaskRecord]:
         with self._store.read() as conn:
             rows = conn.execute(select(k).where(k.c.execution_id == execution_id).order_by(k.c.id))
             out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # the method list() shadows the builtin in annotations below
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ class InfraRepo:
                 self._state_event(conn, infra_id, str(old), str(new))
 
     def replace_description(self, infra_id: str, description: dict[str, Any],
-                            source: str | None, node_rows: list[NodeRecord]) -> None:
+                            source: str | None, node_rows: builtins.list[NodeRecord]) -> None:
         """Store an updated description and its node rows (an update build)."""
         with self._store.write() as conn:
             conn.execute(update(t).where(t.c.id == infra_id).values(
@@ -93,7 +94,7 @@ class InfraRepo:
             conn.execute(delete(n).where(n.c.infra_id == infra_id))
             self._insert_nodes(conn, node_rows)
 
-    def nodes(self, infra_id: str) -> list[NodeRecord]:
+    def nodes(self, infra_id: str) -> builtins.list[NodeRecord]:
         with self._store.read() as conn:
             return [_node(r) for r in conn.execute(
                 select(n).where(n.c.infra_id == infra_id).order_by(n.c.id))]
@@ -130,7 +131,7 @@ class InfraRepo:
         """Mark an infrastructure as maintained (or not) by a REST service."""
         self._update_flag(infra_id, attached=attached)
 
-    def attached_ids(self) -> list[str]:
+    def attached_ids(self) -> builtins.list[str]:
         with self._store.read() as conn:
             return list(conn.execute(select(t.c.id).where(t.c.attached.is_(True))
                                      .order_by(t.c.created_at)).scalars())
@@ -151,7 +152,8 @@ class InfraRepo:
             "kind": STATE_EVENT, "message": f"infrastructure {old} -> {new}",
             "data": {"from": old, "to": new}})
 
-    def state_changes(self, after_id: int = 0, limit: int = 500) -> list[EventRecord]:
+    def state_changes(self, after_id: int = 0,
+                      limit: int = 500) -> builtins.list[EventRecord]:
         """State-change events with an id above ``after_id``, oldest first."""
         with self._store.read() as conn:
             rows = conn.execute(select(events).where(events.c.id > after_id,
@@ -174,7 +176,7 @@ class InfraRepo:
             merged = {k: v for k, v in merged.items() if v is not None}
             conn.execute(update(t).where(t.c.id == infra_id).values(labels=merged))
 
-    def with_label(self, key: str, value: str) -> list[str]:
+    def with_label(self, key: str, value: str) -> builtins.list[str]:
         """Ids of infrastructures labelled ``key=value`` (filtered here: JSON is portable)."""
         with self._store.read() as conn:
             rows = conn.execute(select(t.c.id, t.c.labels).order_by(t.c.created_at)).all()

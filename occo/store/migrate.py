@@ -7,10 +7,14 @@ script on an up-to-date store starts fast.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from occo.store.db import READONLY
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 HEAD_REVISION = "0003"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,7 +28,7 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def alembic_config(engine_connection: object) -> "object":
+def alembic_config(engine_connection: Connection) -> "Config":
     from alembic.config import Config
 
     cfg = Config()

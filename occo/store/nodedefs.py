@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 
 from occo.errors import NotFound
 from occo.store.tables import node_definitions as t
@@ -22,6 +22,9 @@ class NodeDefinitionRepo:
         """Store each type's implementations, replacing what the type had."""
         now = time.time()
         with self._store.write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two imports must not interleave their delete and insert; readers go on.
+                conn.execute(text("LOCK TABLE node_definitions IN SHARE ROW EXCLUSIVE MODE"))
             for node_type, impls in definitions.items():
                 conn.execute(delete(t).where(t.c.node_type == node_type))
                 if impls:

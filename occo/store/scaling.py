@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, select, update
 
+from occo.store.db import READONLY
 from occo.store.tables import scaling_requests as t
 
 if TYPE_CHECKING:
@@ -37,16 +38,22 @@ class ScalingRepo:
             result = conn.execute(insert(t).values(
                 infra_id=infra_id, node_name=node_name, kind=kind, count=count,
                 target_instance=target_instance, created_at=time.time()))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def pending(self, infra_id: str, conn: Connection) -> list[ScalingRequest]:
-        """Unapplied requests in arrival order, locked in the caller's transaction.
+        """Unapplied requests in arrival order, read inside the caller's transaction.
 
-        On PostgreSQL a second pass waits here and then skips what the first
-        applied, so a request is applied once even without the lease.
+        In a write transaction they are locked: on PostgreSQL a second pass waits
+        here and then skips what the first applied, so a request is applied once
+        even without the lease. A read transaction just looks.
         """
-        rows = conn.execute(select(t).where(t.c.infra_id == infra_id, t.c.applied_at.is_(None))
-                            .order_by(t.c.id).with_for_update())
+        query = (select(t).where(t.c.infra_id == infra_id, t.c.applied_at.is_(None))
+                 .order_by(t.c.id))
+        if not conn.get_execution_options().get(READONLY, False):
+            query = query.with_for_update()
+        rows = conn.execute(query)
         return [ScalingRequest(**row._mapping) for row in rows]
 
     def mark_applied(self, conn: Connection, request_id: int, outcome: str) -> None:
