@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # the method list() shadows the builtin in annotations below
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ class InfraGroupRepo:
                                    .order_by(m.c.infra_id)).scalars().all()
         return InfraGroupRecord(**row._mapping, infra_ids=tuple(members))
 
-    def list(self) -> list[InfraGroupRecord]:
+    def list(self) -> builtins.list[InfraGroupRecord]:
         with self._store.read() as conn:
             ids = conn.execute(select(g.c.id).order_by(g.c.created_at)).scalars().all()
         return [self.get(i) for i in ids]
@@ -52,7 +53,7 @@ class InfraGroupRepo:
             if not conn.execute(delete(g).where(g.c.id == group_id)).rowcount:
                 raise NotFound(f"unknown infrastructure group '{group_id}'")
 
-    def add(self, group_id: str, infra_ids: list[str]) -> list[str]:
+    def add(self, group_id: str, infra_ids: builtins.list[str]) -> builtins.list[str]:
         """Add members (unknown infrastructure ids are an error; repeats are fine)."""
         self.get(group_id)
         with self._store.write() as conn:
@@ -68,7 +69,7 @@ class InfraGroupRepo:
                 conn.execute(insert(m), [{"group_id": group_id, "infra_id": i} for i in new])
         return new
 
-    def remove(self, group_id: str, infra_ids: list[str]) -> None:
+    def remove(self, group_id: str, infra_ids: builtins.list[str]) -> None:
         self.get(group_id)
         with self._store.write() as conn:
             conn.execute(delete(m).where(m.c.group_id == group_id, m.c.infra_id.in_(infra_ids)))
@@ -96,7 +97,7 @@ class ExecutionGroupRepo:
             raise NotFound(f"unknown execution group '{group_id}'")
         return _exec_group(row)
 
-    def list(self, infra_group_id: str | None = None) -> list[ExecutionGroupRecord]:
+    def list(self, infra_group_id: str | None = None) -> builtins.list[ExecutionGroupRecord]:
         query = select(eg).order_by(eg.c.created_at)
         if infra_group_id is not None:
             query = query.where(eg.c.infra_group_id == infra_group_id)
