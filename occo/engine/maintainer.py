@@ -314,7 +314,7 @@ class Maintainer:
         error = None
         if rows:
             self.store.instances.add_intents(rows)
-            ready = {}
+            ready: dict[str, list[Address]] = {}
             for inst in self.store.instances.for_infra(infra_id):
                 if inst.state == InstanceState.READY:
                     ready.setdefault(inst.node_name, []).append(self._address(inst))

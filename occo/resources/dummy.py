@@ -26,6 +26,8 @@ import threading
 import time
 import uuid
 
+from pydantic import BaseModel
+
 from occo.errors import ResourceError
 from occo.model.resource_types import DummyResource
 from occo.model.states import ResourceState
@@ -109,6 +111,11 @@ class DummyHandler(ResourceHandler):
         if address is None:
             raise ResourceError(f"dummy resource {ref.resource_id} has no address", handler="dummy")
         return Address(public=address, private=address)
+
+    def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None:
+        """A resource created just before a crash, before occo recorded its id."""
+        found = self.env.store.dummy.find_by_instance(instance_id)
+        return CreateResult(found[0], {"address": found[1]}) if found else None
 
     def destroy(self, ref: ResourceRef) -> None:
         config = ref.config

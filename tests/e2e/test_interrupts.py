@@ -1,0 +1,84 @@
+"""Ctrl+C rolls a build back; a build killed outright leaves records destroy can finish."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+from tests.e2e.helpers import (
+    DATA,
+    Occopus,
+    describe_processes,
+    process_runs,
+    processes_under,
+    wait_until,
+)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_sigint_rolls_back_to_zero_resources(dummy: Occopus) -> None:
+    build = dummy.start("occopus-build", "--parallelize", DATA / "slow_chain.yaml")
+    # The two 'first' instances take ~1 s to create; interrupt once they exist,
+    # while 'second' is being created.
+    wait_until(lambda: dummy.dummy_count() >= 2 or build.poll() is not None, timeout=20)
+    assert build.poll() is None, "build ended before it could be interrupted"
+    wait_until(lambda: any(i.node_name == "second" and i.state == "creating"
+                           for infra in dummy.store.infras.list()
+                           for i in dummy.instances(infra.id)), timeout=10)
+    build.send_signal(signal.SIGINT)
+    stdout, stderr = finish(build)
+    assert build.returncode == 130, stderr
+    assert stdout == ""
+    assert "interrupted" in stderr
+    assert dummy.dummy_count() == 0
+    assert dummy.listed() == {}
+
+
+def test_killed_dummy_build_is_cleaned_up_by_destroy(dummy: Occopus) -> None:
+    build = dummy.start("occopus-build", "--parallelize", DATA / "slow_chain.yaml")
+    wait_until(lambda: dummy.dummy_count() >= 2 or build.poll() is not None, timeout=20)
+    assert build.poll() is None, "build ended before it could be killed"
+    build.kill()
+    finish(build)
+
+    listed = dummy.listed()
+    assert len(listed) == 1
+    infra_id, (name, state) = next(iter(listed.items()))
+    assert (name, state) == ("e2e-slow", "building")
+    assert dummy.dummy_count() >= 2
+
+    # The dead build's lease does not make the user wait for it to expire.
+    dummy.ok("occopus-destroy", "-i", infra_id, timeout=20)
+    assert dummy.dummy_count() == 0
+    assert dummy.listed() == {}
+
+
+def test_killed_local_build_is_cleaned_up_by_destroy(local: Occopus) -> None:
+    build = local.start("occopus-build", DATA / "local_infra.yaml")
+
+    def web_ready() -> tuple[int, int] | None:
+        for infra in local.store.infras.list():
+            for inst in local.instances(infra.id):
+                if inst.node_name == "web" and inst.state == "ready":
+                    return int(inst.resource_data["pid"]), int(inst.resource_data["start_time"])
+        return None
+
+    pid, start = wait_until(web_ready, timeout=20, interval=0.005)
+    build.kill()
+    finish(build)
+    assert process_runs(pid, start), "a local instance must outlive the command that built it"
+
+    infra_id = next(iter(local.listed()))
+    local.ok("occopus-destroy", "-i", infra_id, timeout=30)
+    assert not process_runs(pid, start)
+    left = processes_under(local.home)
+    assert left == [], describe_processes(left)
+    assert local.listed() == {}
