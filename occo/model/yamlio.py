@@ -580,4 +580,8 @@ def _message(item: Any, loc: tuple[Any, ...], path: DataPath,
         return f"invalid key {loc[-2]!r}: {item['msg']}", path, False, path
     if kind in ("value_error", "assertion_error") and "error" in ctx:
         return str(ctx["error"]), path, False, path
+    value = item.get("input")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return f"{item['msg']} (got {shown})", path, False, path
     return str(item["msg"]), path, False, path

@@ -209,7 +209,7 @@ def test_wrong_type() -> None:
             scaling:
               min: many
     """) == ("infra.yaml:8:12: nodes[1].scaling.min: Input should be a valid integer, "
-             "unable to parse string as an integer")
+             "unable to parse string as an integer (got 'many')")
 
 
 def test_nodes_must_be_a_list() -> None:
@@ -269,7 +269,7 @@ def test_negative_min() -> None:
             type: t
             scaling: {min: -1}
     """) == ("infra.yaml:5:20: nodes[0].scaling.min: "
-             "Input should be greater than or equal to 0")
+             "Input should be greater than or equal to 0 (got -1)")
 
 
 def test_duplicate_node_names() -> None:

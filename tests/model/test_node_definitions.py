@@ -316,7 +316,7 @@ def test_wrong_resource_value_points_at_the_field() -> None:
               type: dummy
               fail_rate: 1.5
     """) == "nodes.yaml:4:18: node_def:a[0].resource.fail_rate: " \
-            "Input should be less than or equal to 1"
+            "Input should be less than or equal to 1 (got 1.5)"
 
 
 def test_unknown_contextualisation_type() -> None:
@@ -368,7 +368,7 @@ def test_health_check_errors() -> None:
             health_check:
               ports: [22, ssh]
     """) == ("nodes.yaml:4:19: node_def:a[0].health_check.ports[1]: "
-             "Input should be a valid integer, unable to parse string as an integer")
+             "Input should be a valid integer, unable to parse string as an integer (got 'ssh')")
     assert error_of("""
         'node_def:a':
           - resource: {type: dummy}

@@ -204,7 +204,7 @@ def test_local_port_type() -> None:
         command: server
         ports: [http]
     """) == ("nodes.yaml:5:15: node_def:a[0].resource.ports[0]: "
-             "Input should be a valid integer, unable to parse string as an integer")
+             "Input should be a valid integer, unable to parse string as an integer (got 'http')")
 
 
 @pytest.mark.parametrize("field, value", [

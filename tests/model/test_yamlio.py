@@ -201,7 +201,7 @@ def test_validation_error_maps_back_to_file_line_col() -> None:
         _Outer.model_validate(loaded.plain)
     error = describe_validation_error(caught.value, loaded, _Outer)
     assert str(error) == "infra.yaml:3:10: nodes[1].min: Input should be a valid integer, " \
-                         "unable to parse string as an integer"
+                         "unable to parse string as an integer (got 'x')"
 
 
 def test_validation_error_unknown_key_suggests_spelling() -> None:
