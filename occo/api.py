@@ -127,6 +127,25 @@ class Occo:
                                     infra_id=infra_id, dry_run=dry_run, cancel=cancel,
                                     progress=progress, on_infra_id=on_infra_id)
 
+    def preview_contexts(self, result: BuildResult,
+                         description: str | Path | InfraDescription) -> dict[str, Any]:
+        """Per node of a dry run: the user data (and local jobs) a new instance would get,
+        rendered with placeholder addresses, since nothing exists yet."""
+        from occo.context.templating import TemplateRenderer
+        from occo.context.userdata import preview_node
+        from occo.model.description import InfraDescription, load_infra_description
+        from occo.resources.base import Configurable
+
+        desc = description if isinstance(description, InfraDescription) else \
+            load_infra_description(Path(description))
+        renderer = TemplateRenderer()
+        return {name: preview_node(
+            renderer, infra_id=result.infra_id, infra_name=desc.infra_name, node_name=name,
+            dependees=node.dependees, variables={**(desc.variables or {}), **node.variables},
+            contextualisation=node.contextualisation, config_management=node.config_management,
+            runs_jobs=isinstance(self.registry.handler(node.resource_type), Configurable))
+            for name, node in result.nodes.items()}
+
     def start_build(self, description: InfraDescription, *, parallelize: bool = False,
                     cancel: threading.Event | None = None,
                     on_infra_id: Callable[[str], None] | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import textwrap
 import threading
 from typing import Any
 
@@ -34,7 +35,7 @@ def _install_sigint(cancel: threading.Event, infra_ids: list[str]) -> None:
     signal.signal(signal.SIGINT, on_sigint)
 
 
-def _print_plan(result: Any) -> None:
+def _print_plan(result: Any, previews: dict[str, Any] | None = None) -> None:
     plan = result.plan
     click.echo(f"plan for infrastructure {result.infra_id}:")
     for name, node in result.nodes.items():
@@ -45,6 +46,16 @@ def _print_plan(result: Any) -> None:
         click.echo(f"  drop {len(plan.drop)} instance(s): {', '.join(plan.drop)}")
     if plan.empty:
         click.echo("  nothing to do")
+    shown = {n: p for n, p in (previews or {}).items() if p.user_data or p.jobs}
+    if shown:
+        click.echo("contextualisation (addresses and node_id are placeholders in a dry run):")
+    for name, preview in shown.items():
+        if preview.user_data:
+            click.echo(f"  {name}: user data")
+            click.echo(textwrap.indent(preview.user_data.rstrip("\n"), "    | ", lambda _: True))
+        if preview.jobs:
+            click.echo(f"  {name}: jobs run on the instance once it is running")
+            click.echo(textwrap.indent("\n".join(preview.jobs), "    | "))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,7 +77,8 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool,
     _install_sigint(cancel, seen_ids)
     with open_api(cfg_path, auth_data_path) as occo:
         if dry_run:
-            _print_plan(occo.build(infra_def, infra_id=infra_id, dry_run=True))
+            result = occo.build(infra_def, infra_id=infra_id, dry_run=True)
+            _print_plan(result, occo.preview_contexts(result, infra_def))
             return
         with ProgressPrinter("building") as progress:
             result = occo.build(infra_def, infra_id=infra_id, parallelize=parallelize,

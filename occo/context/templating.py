@@ -35,6 +35,7 @@ class TemplateContext:
     instance_id: str
     variables: Mapping[str, Any] = field(default_factory=dict)
     addresses: Mapping[str, NodeAddresses] = field(default_factory=dict)
+    attributes: Mapping[str, Any] = field(default_factory=dict)   # contextualisation attributes
 
 
 def cut(value: Any, start: int | None = None, end: int | None = None) -> str:
@@ -71,7 +72,7 @@ class TemplateRenderer:
             return (pairs[0][1] or pairs[0][0]) if pairs else None
 
         def getipall(node: str) -> list[str]:
-            return [p or q for p, q in lookup(node).pairs if (p or q)]
+            return [ip for p, q in lookup(node).pairs if (ip := p or q)]
 
         def getport(node: str, wanted: int) -> int:
             """occo extension: the port a dependency really listens on for ``wanted``."""
@@ -82,6 +83,7 @@ class TemplateRenderer:
             "variables": dict(ctx.variables), "infra_id": ctx.infra_id,
             "infra_name": ctx.infra_name, "name": ctx.node_name, "node_id": ctx.instance_id,
             "getip": getip, "getprivip": getprivip, "getipall": getipall, "cut": cut,
+            "attributes": dict(ctx.attributes),
         }
 
     def render(self, template: str, ctx: TemplateContext, *, what: str = "template") -> str:

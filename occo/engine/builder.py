@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from occo.configure.jobs import JobPlan, plan_jobs
 from occo.context.templating import NodeAddresses, TemplateContext, TemplateRenderer
 from occo.context.userdata import render_user_data
 from occo.engine.readiness import ProbeResult, Verdict, probe
@@ -28,7 +29,7 @@ from occo.errors import OccoError
 from occo.model.validation import validate_section
 from occo.model.states import InstanceState
 from occo.registry import PluginRegistry
-from occo.resources.base import Address, CreateRequest, CreateResult, ResourceRef
+from occo.resources.base import Address, Configurable, CreateRequest, CreateResult, ResourceRef
 from occo.store.store import Store
 
 FIRST_POLL = 0.1
@@ -50,6 +51,7 @@ class _Live:
     started_mono: float = 0.0
     poll_interval: float = FIRST_POLL
     last_reason: str = ""
+    jobs: JobPlan | None = None      # run by a Configurable handler once RUNNING
 
 
 @dataclass
@@ -199,7 +201,10 @@ class CreateExecutor:
         rendered = self.renderer.render_tree(node.resource, ctx, what="resource section")
         model = self.registry.config_model(node.resource_type)
         config = validate_section(model, rendered, f"node '{node.name}' resource")
-        user_data = render_user_data(self.renderer, node.contextualisation, ctx)
+        runs_jobs = isinstance(self.registry.handler(node.resource_type), Configurable)
+        user_data = render_user_data(self.renderer, node.contextualisation, ctx,
+                                     node.config_management, include_jobs=not runs_jobs)
+        live.jobs = plan_jobs(node.config_management, self.renderer, ctx) if runs_jobs else None
         return CreateRequest(infra_id=self.infra.infra_id, instance_id=live.task.instance_id,
                              node_name=node.name, config=config, user_data=user_data)
 
@@ -233,7 +238,7 @@ class CreateExecutor:
             live = self._live[instance_id]
             assert live.ref is not None
             self._submit("probe", instance_id, probe, self.registry, live.node.resource_type,
-                         live.ref, live.node.health_check, live.address)
+                         live.ref, live.node.health_check, live.address, live.jobs)
 
     def _schedule_poll(self, live: _Live, delay: float) -> None:
         heapq.heappush(self._polls, (time.monotonic() + delay, live.task.instance_id))

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from occo.health.base import HealthTarget
 from occo.model.states import ResourceState
 from occo.registry import PluginRegistry
-from occo.resources.base import Address, ResourceRef
+from occo.resources.base import Address, Configurable, ResourceRef
+
+if TYPE_CHECKING:
+    from occo.configure.jobs import JobPlan
 
 HEALTH_TIMEOUT_KEY = "timeout"
 SINGLE_PROBE_TIMEOUT = 5.0
@@ -47,7 +50,8 @@ def run_health_checks(registry: PluginRegistry, spec: dict[str, Any], address: A
 
 
 def probe(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
-          health_spec: dict[str, Any], known_address: Address | None) -> ProbeResult:
+          health_spec: dict[str, Any], known_address: Address | None,
+          jobs: "JobPlan | None" = None) -> ProbeResult:
     handler = registry.handler(resource_type)
     report = handler.state(ref)
     if report.state == ResourceState.GONE:
@@ -57,6 +61,12 @@ def probe(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
     if report.state != ResourceState.RUNNING:
         return ProbeResult(Verdict.WAIT, report.reason or str(report.state),
                            retry_after=report.retry_after)
+    if jobs is not None and jobs.steps and isinstance(handler, Configurable):
+        configured = handler.configure(ref, jobs)   # idempotent: runs the jobs once
+        if configured.state == ResourceState.FAILED:
+            return ProbeResult(Verdict.FAILED, configured.reason or "a job failed")
+        if configured.state != ResourceState.RUNNING:
+            return ProbeResult(Verdict.WAIT, configured.reason or "configuring")
     address = known_address or handler.address(ref)
     ok, reason = run_health_checks(registry, health_spec, address)
     if not ok:

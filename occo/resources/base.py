@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from occo.model.states import ResourceState
 
 if TYPE_CHECKING:
+    from occo.configure.jobs import JobPlan
     from occo.store.store import Store
 
 
@@ -117,3 +118,17 @@ class Recoverable(Protocol):
     """Optional: find a resource whose id was never recorded (crash mid-create)."""
 
     def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None: ...
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """Optional: run a node's orchestration jobs on the resource itself (local nodes).
+
+    The create executor calls it from the readiness probe once the resource is
+    RUNNING and before health checks, until it answers RUNNING (jobs done) or
+    FAILED (a job failed; the reason carries its output). It must be
+    idempotent: repeated calls return the recorded outcome. Handlers without
+    it get the jobs as cloud-init in their user data instead.
+    """
+
+    def configure(self, ref: ResourceRef, plan: "JobPlan") -> StateReport: ...

@@ -49,7 +49,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -65,6 +65,9 @@ from occo.resources.base import (
     StateReport,
 )
 from occo.model.resource_types import LocalResource
+
+if TYPE_CHECKING:
+    from occo.configure.jobs import JobPlan
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +215,21 @@ def stop_group(pid: int, start_time: int, directory: Path, stop_timeout: float) 
         raise ResourceError(f"processes {left} of group {pid} survived SIGKILL", handler="local")
 
 
+def _leader_by_instance_id(instance_id: str) -> procinfo.ProcStat | None:
+    """The live session leader whose environment names this instance (crash recovery)."""
+    marker = f"OCCO_INSTANCE_ID={instance_id}".encode()
+    for stat in procinfo.iter_stats():
+        if stat.pid != stat.sid or stat.is_zombie:
+            continue
+        try:
+            environ = (procinfo.PROC / str(stat.pid) / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            return stat
+    return None
+
+
 # ---------------------------------------------------------------- the handler
 
 class LocalHandler(ResourceHandler):
@@ -340,6 +358,44 @@ class LocalHandler(ResourceHandler):
             return Address(public=None)
         return Address(public=info.ip, private=info.ip, ports=dict(info.ports))
 
+    def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None:
+        """An instance started just before a crash, before occo recorded it: its
+        directory (and ``process.json``, if written) is what destroy needs."""
+        directory = self.instance_dir(instance_id)
+        if not directory.is_dir():
+            return None
+        try:
+            data = json.loads((directory / "process.json").read_text())
+        except (FileNotFoundError, ValueError):
+            # Killed between spawn and process.json: the leader carries our id.
+            leader = _leader_by_instance_id(instance_id)
+            data = {} if leader is None else ProcessInfo(
+                pid=leader.pid, start_time=leader.start_time, ip=LOOPBACK, ports={}).to_data()
+        return CreateResult(resource_id=instance_id, data=data)
+
+    # -- orchestration jobs (the Configurable protocol)
+
+    def configure(self, ref: ResourceRef, plan: JobPlan) -> StateReport:
+        """Run the node's jobs once in the instance's directory, in its environment
+        (and network namespace); a failed job fails the instance with its output."""
+        from occo.configure.runner import run_plan
+
+        config = to_local_config(ref.config)
+        directory = self.instance_dir(ref.instance_id)
+        info = self._info(ref)
+        if info is None or not directory.is_dir():
+            return StateReport(ResourceState.FAILED, reason="instance directory is gone")
+        request = CreateRequest(plan.infra_id, ref.instance_id, plan.node_name, config)
+        env = build_env(os.environ, config, request, info.ip, info.ports)
+        wrap = None
+        if info.netns:
+            namespace = info.netns
+            wrap = lambda argv: netns.exec_argv(namespace, argv, netns.ip_binary())  # noqa: E731
+        outcome = run_plan(plan, directory, self._cwd(config, directory), env, wrap)
+        if outcome.ok:
+            return StateReport(ResourceState.RUNNING, reason=outcome.message)
+        return StateReport(ResourceState.FAILED, reason=outcome.message)
+
     # -- destroy
 
     def destroy(self, ref: ResourceRef) -> None:
@@ -348,6 +404,9 @@ class LocalHandler(ResourceHandler):
         info = self._info(ref)
         if info is not None:
             stop_group(info.pid, info.start_time, directory, config.stop_timeout)
+        from occo.configure.runner import stop_running_job
+
+        stop_running_job(directory)  # an orchestration job still in flight
         if os.geteuid() == 0 and (config.network_namespace or (info and info.netns)):
             netns.destroy(ref.instance_id, self.netns_state_dir)
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,178 @@
+"""``auth_data.yaml``: which credentials a resource uses, and keeping them out of sight.
+
+The file has a ``resource:`` and a ``config_management:`` list. Each entry is
+a filter plus an ``auth_data`` block; it applies to a resource when its keys
+other than ``auth_data`` are a sub-dict of the node's ``resource`` section
+(the same rule as a node's ``filter``). Exactly one entry must match: two
+matches are ambiguous and refused, naming both. Example::
+
+    resource:
+      - type: nova
+        endpoint: https://keystone.example.org:5000/v3
+        auth_data: {username: alice, password: s3cret}
+      - type: ec2
+        auth_data: {accesskey: AKIA..., secretkey: ...}
+
+Every secret value found in the file is known to a :class:`Redactor`, which
+handlers use on every message they raise or log, so a password echoed back by
+a cloud never reaches a log, report or API response.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from occo.errors import ConfigError
+from occo.model.nodedef import matches_filter
+
+__all__ = ["AuthData", "AuthEntry", "REDACTED", "Redactor", "RedactingFilter", "describe_section"]
+
+SECTIONS = ("resource", "config_management")
+REDACTED = "***"
+#: auth_data keys whose values name someone rather than prove who they are
+NOT_SECRET = frozenset({"type", "username", "user", "user_name", "email", "client_name",
+                        "user_domain_name", "project_domain_name", "domain", "auth_type"})
+_MIN_SECRET_LEN = 4
+_SHOWN_KEYS = ("type", "name", "endpoint")
+
+
+def describe_section(section: Mapping[str, Any]) -> str:
+    """A short, secret-free name for a resource section: ``{type: nova, endpoint: ...}``."""
+    shown = [f"{k}: {section[k]}" for k in _SHOWN_KEYS if section.get(k) is not None]
+    return "{" + ", ".join(shown) + "}"
+
+
+@dataclass(frozen=True)
+class AuthEntry:
+    """One entry of ``auth_data.yaml``: a filter and the credentials it selects."""
+
+    section: str
+    position: int                       # 1-based, as a user counts
+    selector: dict[str, Any]
+    auth_data: dict[str, Any] = field(repr=False)
+
+    def describe(self) -> str:
+        """Names the entry without its credentials: ``resource entry #2 {type: nova}``."""
+        shown = ", ".join(f"{k}: {v}" for k, v in self.selector.items())
+        return f"{self.section} entry #{self.position} {{{shown}}}"
+
+
+class Redactor:
+    """Replaces every known secret in a text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        unique = sorted({s for s in secrets if len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, unique))) if unique else None
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(REDACTED, text)
+
+    def redact_tree(self, value: Any) -> Any:
+        """Redact every string inside nested dicts and lists (reports, responses)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self.redact_tree(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.redact_tree(v) for k, v in value.items()}
+        return value
+
+    def install(self, *loggers: logging.Logger) -> None:
+        """Redact the records of these loggers (idempotent)."""
+        for logger in loggers:
+            for existing in list(logger.filters):
+                if isinstance(existing, RedactingFilter):
+                    logger.removeFilter(existing)
+            logger.addFilter(RedactingFilter(self))
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that rewrites a record's message with secrets removed."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redactor(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def _secret_values(data: Any, key: str | None = None) -> Iterable[str]:
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            yield from _secret_values(v, str(k))
+    elif isinstance(data, list):
+        for v in data:
+            yield from _secret_values(v, key)
+    elif isinstance(data, (str, int)) and not isinstance(data, bool) and key not in NOT_SECRET:
+        yield str(data)
+
+
+class AuthData:
+    """The parsed ``auth_data.yaml``: entries per section and the secrets they hold."""
+
+    def __init__(self, entries: list[AuthEntry], source: str | None = None) -> None:
+        self.entries = entries
+        self.source = source or "auth_data.yaml"
+        self.redactor = Redactor(s for e in entries for s in _secret_values(e.auth_data))
+
+    @classmethod
+    def parse(cls, raw: Any, source: str | None = None) -> AuthData:
+        """Accept the file's mapping, a bare list (resource entries) or nothing."""
+        where = source or "auth_data.yaml"
+        if raw is None:
+            return cls([], source)
+        if isinstance(raw, list):
+            raw = {"resource": raw}
+        elif isinstance(raw, Mapping) and "entries" in raw and not set(raw) & set(SECTIONS):
+            raw = {"resource": raw["entries"]}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: must be a mapping with 'resource' and/or "
+                              f"'config_management' lists, not a {type(raw).__name__}")
+        entries: list[AuthEntry] = []
+        for section in SECTIONS:
+            items = raw.get(section) or []
+            if not isinstance(items, list):
+                raise ConfigError(f"{where}: '{section}' must be a list of entries")
+            for position, item in enumerate(items, start=1):
+                if not isinstance(item, Mapping):
+                    raise ConfigError(f"{where}: {section} entry #{position} must be a mapping")
+                auth = item.get("auth_data")
+                if not isinstance(auth, Mapping):
+                    raise ConfigError(f"{where}: {section} entry #{position} needs an "
+                                      "'auth_data' mapping")
+                selector = {str(k): v for k, v in item.items() if k != "auth_data"}
+                entries.append(AuthEntry(section, position, selector, dict(auth)))
+        return cls(entries, source)
+
+    def match(self, section: str, wanted: Mapping[str, Any]) -> AuthEntry:
+        """The one entry of ``section`` whose filter is a sub-dict of ``wanted``."""
+        what = "resource" if section == "resource" else "config manager"
+        found = [e for e in self.entries
+                 if e.section == section and matches_filter(wanted, e.selector)]
+        if len(found) > 1:
+            raise ConfigError(
+                f"{self.source}: {what} {describe_section(wanted)} matches more than one "
+                f"entry: {' and '.join(e.describe() for e in found)}; make them distinct "
+                "(add 'endpoint' or 'name' to the entries)")
+        if not found:
+            known = [e.describe() for e in self.entries if e.section == section]
+            hint = f" (entries: {'; '.join(known)})" if known else " (it has none)"
+            raise ConfigError(f"{self.source}: no {section} entry matches {what} "
+                              f"{describe_section(wanted)}{hint}")
+        return found[0]
+
+    def for_resource(self, resource: Mapping[str, Any]) -> tuple[AuthEntry, dict[str, Any]]:
+        """The matching entry of ``resource:`` and its credentials."""
+        entry = self.match("resource", resource)
+        return entry, dict(entry.auth_data)

@@ -1,0 +1,74 @@
+"""Fixtures of the cloud tests: a fake OpenStack per test, one moto server per worker,
+and an occo API object whose home is the test's tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from occo.api import Occo
+from occo.config import Config
+from tests.clouds import fake_openstack as fos
+from tests.clouds.moto_server import MotoCloud, QuotaMotoServer
+
+
+@pytest.fixture
+def openstack() -> Iterator[fos.FakeOpenStack]:
+    cloud = fos.FakeOpenStack().start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+
+
+def nova_auth(cloud: fos.FakeOpenStack, **auth_data: Any) -> dict[str, Any]:
+    """auth_data.yaml content for the fake cloud (the right password by default)."""
+    return {"resource": [{"type": "nova", "endpoint": cloud.auth_url,
+                          "auth_data": auth_data or {"username": fos.USER,
+                                                     "password": fos.PASSWORD}}]}
+
+
+@pytest.fixture(scope="session")
+def _moto_server() -> Iterator[QuotaMotoServer]:
+    from moto import settings
+
+    previous = settings.ENABLE_AMI_VALIDATION
+    settings.ENABLE_AMI_VALIDATION = True      # an unknown AMI must fail, as on AWS
+    server = QuotaMotoServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        settings.ENABLE_AMI_VALIDATION = previous
+
+
+@pytest.fixture
+def moto(_moto_server: QuotaMotoServer) -> MotoCloud:
+    """moto with fresh state, an IAM user and authentication on."""
+    return MotoCloud(_moto_server).reset()
+
+
+def ec2_auth(cloud: MotoCloud, **auth_data: Any) -> dict[str, Any]:
+    return {"resource": [{"type": "ec2", "endpoint": cloud.url,
+                          "auth_data": auth_data or {"accesskey": cloud.access_key,
+                                                     "secretkey": cloud.secret_key}}]}
+
+
+@pytest.fixture
+def make_occo(tmp_path: Path) -> Iterator[Callable[[dict[str, Any] | None], Occo]]:
+    """Occo objects on a store under tmp_path, with the given auth data; closed afterwards."""
+    made: list[Occo] = []
+
+    def make(auth_data: dict[str, Any] | None = None) -> Occo:
+        occo = Occo(Config(home=tmp_path / "home", auth_data=auth_data,
+                           create_timeout=30, destroy_timeout=30))
+        made.append(occo)
+        return occo
+
+    yield make
+    for occo in made:
+        occo.close()
