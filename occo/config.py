@@ -83,8 +83,25 @@ def find_file(name: str, explicit: str | os.PathLike[str] | None) -> Path | None
     return None
 
 
+def _import_target(path: Path, loader: Any, node: Any) -> Path:
+    """The file a ``!text_import``/``!yaml_import {url: file://...}`` names."""
+    spec = loader.construct_mapping(node, deep=True)
+    url = str(spec.get("url", ""))
+    if not url.startswith("file://"):
+        raise ConfigError(f"{path}:{node.start_mark.line + 1}: only file:// imports are "
+                          f"supported, not {url!r}")
+    target = Path(url[len("file://"):])
+    target = target if target.is_absolute() else path.parent / target
+    if not target.is_file():
+        raise ConfigError(f"{path}:{node.start_mark.line + 1}: imported file not found: "
+                          f"{target}")
+    return target
+
+
 def _load_yaml(path: Path) -> Any:
-    """Safe YAML; tags Occopus config files use (``!python_import``...) read as None."""
+    """Safe YAML with Occopus's import tags (relative to ``path``, e.g. a chef key in
+    auth_data.yaml); other tags Occopus config files use (``!python_import``...)
+    read as None."""
     from ruamel.yaml import YAML
     from ruamel.yaml.constructor import SafeConstructor
     from ruamel.yaml.error import YAMLError
@@ -93,6 +110,10 @@ def _load_yaml(path: Path) -> Any:
         pass
 
     _Lenient.add_constructor(None, lambda _loader, _node: None)  # type: ignore[arg-type]
+    _Lenient.add_constructor(  # type: ignore[arg-type]
+        "!text_import", lambda loader, node: _import_target(path, loader, node).read_text())
+    _Lenient.add_constructor(  # type: ignore[arg-type]
+        "!yaml_import", lambda loader, node: _load_yaml(_import_target(path, loader, node)))
     yaml = YAML(typ="safe", pure=True)
     yaml.Constructor = _Lenient
     try:
