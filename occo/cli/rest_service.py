@@ -1,0 +1,84 @@
+"""occopus-rest-service: the REST API, served by waitress.
+
+Listens on 127.0.0.1:5000 unless told otherwise; ``--port 0`` takes a free
+port. The address is printed to stderr as ``serving on http://HOST:PORT``.
+Listening on anything but a loopback address needs a bearer token
+(``rest: {tokens: [...]}`` in the config, or ``$OCCO_REST_TOKENS``).
+SIGTERM or Ctrl+C stop it cleanly (exit 0, or 130 after Ctrl+C): answers
+in flight are sent, background builds get ``--grace`` seconds and are then
+rolled back, the maintenance pass in flight is finished. A second signal
+rolls builds back at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Any
+
+import click
+
+from occo.cli.common import config_options, err, handle_errors
+
+
+def _configure_logging() -> None:
+    """occo's own messages at INFO on stderr; libraries keep Python's default (warnings)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("occo")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@config_options
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; other than loopback needs a bearer token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--parallelize", is_flag=True,
+              help="Create and maintain independent instances concurrently.")
+@click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds background builds may take to finish at shutdown "
+                   "before they are rolled back.")
+@handle_errors
+def main(cfg_path: str | None, auth_data_path: str | None, host: str, port: int,
+         parallelize: bool, grace: float) -> None:
+    """Serve the Occopus REST API (and occo's additions) until SIGTERM or Ctrl+C."""
+    from occo.api import Occo
+    from occo.config import load_config
+    from occo.errors import OccoError
+    from occo.rest.server import RestService
+    from occo.rest.settings import ServiceSettings
+
+    config = load_config(cfg_path, auth_data_path)
+    settings = ServiceSettings.from_config(config, host=host, port=port,
+                                           parallelize=parallelize, grace=grace)
+    settings.check()                      # before anything is created or bound
+    _configure_logging()
+    with Occo(config) as occo:
+        try:
+            service = RestService(occo, settings)
+        except OSError as exc:
+            raise OccoError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        signals: list[int] = []
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            signals.append(signum)
+            if len(signals) == 1:
+                err("stopping: finishing the work in flight (signal again to roll back "
+                    "builds now)")
+                service.stop()
+            else:
+                err("rolling back builds in flight")
+                service.stop(force=True)
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        for url in service.urls:
+            err(f"serving on {url}")
+        sys.stderr.flush()
+        service.serve()
+        err("stopped")
+    sys.exit(130 if signals and signals[0] == signal.SIGINT else 0)

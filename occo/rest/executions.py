@@ -1,0 +1,65 @@
+"""Executions: every build, destroy, scaling and maintenance run, with its tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from occo.rest.context import service
+from occo.rest.schemas import ExecutionListSchema, ExecutionQuerySchema, ExecutionSchema
+from occo.store.records import ExecutionRecord, TaskRecord
+
+blp = Blueprint("executions", __name__, url_prefix="/executions",
+                description="What occo did, when, and how it ended")
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    return round(end - start, 4) if start is not None and end is not None else None
+
+
+def summary(record: ExecutionRecord) -> dict[str, Any]:
+    return {"id": record.id, "infra_id": record.infra_id, "workflow": record.workflow,
+            "status": str(record.status), "created_at": record.created_at,
+            "started_at": record.started_at, "ended_at": record.ended_at,
+            "duration": _span(record.started_at, record.ended_at),
+            "creator": record.creator, "error": record.error}
+
+
+def task(record: TaskRecord) -> dict[str, Any]:
+    return {"instance_id": record.instance_id, "node_name": record.node_name,
+            "action": record.action, "status": str(record.status),
+            "queued_at": record.queued_at, "started_at": record.started_at,
+            "created_at": record.created_at, "ended_at": record.ended_at,
+            "error": record.error,
+            "timings": {"queued": _span(record.queued_at, record.started_at),
+                        "create_call": _span(record.started_at, record.created_at),
+                        "boot": _span(record.created_at, record.ended_at),
+                        "total": _span(record.queued_at or record.started_at,
+                                       record.ended_at)}}
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(ExecutionQuerySchema, location="query", error_status_code=400)
+@blp.response(200, ExecutionListSchema)
+def list_executions(query: dict[str, Any]) -> Any:
+    """Newest first; filter by infrastructure, bound by "limit"."""
+    records = service().occo.executions(infra_id=query.get("infra_id"), limit=query["limit"])
+    return {"executions": [summary(r) for r in records]}
+
+
+@blp.route("/<execution_id>", methods=["GET"])
+@blp.response(200, ExecutionSchema)
+def show_execution(execution_id: str) -> Any:
+    """Status, per-instance tasks with timings, and the stored report."""
+    occo = service().occo
+    record = occo.execution(execution_id)
+    tasks = occo.store.executions.tasks(execution_id)
+    created = [t.ended_at for t in tasks if t.action == "create" and t.ended_at]
+    return {**summary(record), "parameters": record.parameters,
+            "tasks": [task(t) for t in tasks],
+            "timings": {"waiting": _span(record.created_at, record.started_at),
+                        "running": _span(record.started_at, record.ended_at),
+                        "last_create": _span(record.started_at, max(created))
+                        if created else None},
+            "report": record.report}

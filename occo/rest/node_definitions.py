@@ -1,0 +1,50 @@
+"""Node definitions: list, show, replace and delete, one node type at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from occo.rest.bodies import IMPLEMENTATIONS_BODY, SOURCE, body_text, parse_implementations
+from occo.rest.context import service
+from occo.rest.schemas import NodeDefinitionSchema, NodeTypesSchema
+
+blp = Blueprint("node_definitions", __name__, url_prefix="/node-definitions",
+                description="The node types infrastructures can use")
+
+
+@blp.route("")
+class NodeDefinitions(MethodView):
+    @blp.response(200, NodeTypesSchema)
+    def get(self) -> Any:
+        """The imported node types."""
+        return {"node_types": sorted(service().occo.node_definitions())}
+
+
+@blp.route("/<node_type>")
+class NodeDefinition(MethodView):
+    @blp.response(200, NodeDefinitionSchema)
+    def get(self, node_type: str) -> Any:
+        """A node type's implementations, as imported."""
+        return {"node_type": node_type,
+                "implementations": service().occo.store.node_defs.get(node_type)}
+
+    @blp.doc(requestBody=IMPLEMENTATIONS_BODY)
+    @blp.response(200, NodeDefinitionSchema, description="Replaced (or created)")
+    def put(self, node_type: str) -> Any:
+        """Replace a node type's implementations with a validated YAML or JSON list.
+
+        Infrastructures already built keep the implementation they were built with.
+        """
+        occo = service().occo
+        impls = parse_implementations(body_text(), node_type, occo.config.home)
+        occo.replace_node_definitions({node_type: impls}, source=SOURCE)
+        return {"node_type": node_type, "implementations": occo.store.node_defs.get(node_type)}
+
+    @blp.response(204)
+    def delete(self, node_type: str) -> Any:
+        """Forget a node type; new descriptions can no longer use it."""
+        service().occo.delete_node_definition(node_type)
+        return None
