@@ -67,8 +67,13 @@ def _candidates(name: str, explicit: str | os.PathLike[str] | None) -> list[Path
         return [Path(explicit)]
     out = []
     if env := os.environ.get("OCCOPUS_CONFIG_PATH"):
-        out.append(Path(env) / name if Path(env).is_dir() or not env.endswith(".yaml")
-                   else Path(env))
+        # a directory, or the config file itself (then its directory, for auth_data)
+        given = Path(env)
+        if given.suffix in (".yaml", ".yml") and not given.is_dir():
+            out.append(given if given.name == name or name == CONFIG_NAME
+                       else given.parent / name)
+        else:
+            out.append(given / name)
     out += [Path.home() / ".occopus" / name, Path.cwd() / name, Path("/etc/occopus") / name]
     return out
 

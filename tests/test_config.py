@@ -73,3 +73,13 @@ def test_auth_data_imports_and_permission_warning(isolated: Path) -> None:
     _write(isolated / "bad.yaml", "x: !text_import {url: http://evil.example/key}\n")
     with pytest.raises(ConfigError, match="only file://"):
         load_config(None, str(isolated / "bad.yaml"))
+
+
+def test_config_path_naming_a_file_finds_auth_data_beside_it(isolated: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    conf = _write(isolated / "etc/occo/my_config.yaml", "concurrency: 7\n")
+    _write(isolated / "etc/occo/auth_data.yaml", "resource: []\n")
+    monkeypatch.setenv("OCCOPUS_CONFIG_PATH", str(conf))
+    config = load_config()
+    assert config.concurrency == 7 and config.auth_data == {"resource": []}

@@ -22,6 +22,7 @@ class ProgressPrinter:
         self.status: dict[str, str] = {}
         self._live: Any = None
         self._last_plain = 0.0
+        self._last_line = ""
         self._tty = sys.stderr.isatty()
 
     def __enter__(self) -> "ProgressPrinter":
@@ -37,8 +38,9 @@ class ProgressPrinter:
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             self._live.__exit__(None, None, None)
-        if self.status:
-            print(f"{self.verb}: {self._summary()}", file=sys.stderr)
+        line = f"{self.verb}: {self._summary()}"
+        if self.status and line != self._last_line:
+            print(line, file=sys.stderr)
 
     def _summary(self) -> str:
         counts = Counter(self.status.values())
@@ -53,4 +55,5 @@ class ProgressPrinter:
             self._live.update(f"{self.verb}: {self._summary()}")
         elif time.monotonic() - self._last_plain > PLAIN_EVERY:
             self._last_plain = time.monotonic()
-            print(f"{self.verb}: {self._summary()}", file=sys.stderr)
+            self._last_line = f"{self.verb}: {self._summary()}"
+            print(self._last_line, file=sys.stderr)

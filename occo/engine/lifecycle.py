@@ -18,10 +18,11 @@ from occo.engine.builder import CreateExecutor
 from occo.engine.dropper import DropExecutor, DropOutcome
 from occo.engine.leasing import exclusive, make_holder
 from occo.engine.plan import ObservedInstance, Plan, WantedNode, plan_build
+from occo.engine.readiness import check_names
 from occo.engine.report import execution_report
 from occo.engine.runtime import InfraRuntime, NodeRuntime, choose_implementation
 from occo.engine.tasks import Task
-from occo.errors import BuildFailed, DestroyIncomplete, Interrupted, OccoError
+from occo.errors import BuildFailed, DescriptionError, DestroyIncomplete, Interrupted, OccoError
 from occo.model.description import InfraDescription, check_node_types
 from occo.model.states import ExecutionStatus, InfraState, InstanceState
 from occo.registry import PluginRegistry
@@ -60,6 +61,12 @@ def resolve_runtime(store: Store, registry: PluginRegistry, desc: InfraDescripti
     for node in desc.nodes:
         impl = choose_implementation(node.name, store.node_defs.get(node.type), node.filter)
         registry.handler(str(impl["resource"]["type"]))  # a missing plugin fails now
+        for check in check_names(impl.get("health_check") or {}):
+            try:
+                registry.health_check(check)
+            except DescriptionError as exc:
+                raise DescriptionError(f"node '{node.name}' (type '{node.type}'): "
+                                       f"{exc.message}") from None
         nodes[node.name] = NodeRuntime(
             name=node.name, node_type=node.type, dependees=tuple(desc.dependees(node.name)),
             implementation=impl,

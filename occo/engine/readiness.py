@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from occo.configure.jobs import JobPlan
 
 HEALTH_TIMEOUT_KEY = "timeout"
+NOT_CHECKS = frozenset({HEALTH_TIMEOUT_KEY, "type"})   # settings, not checks to run
 SINGLE_PROBE_TIMEOUT = 5.0
 
 
@@ -36,12 +37,18 @@ class ProbeResult:
     address: Address | None = None
 
 
+def check_names(spec: dict[str, Any]) -> list[str]:
+    """The checks a ``health_check`` section asks for."""
+    return [name for name, arg in spec.items()
+            if name not in NOT_CHECKS and arg not in (None, False, [], {})]
+
+
 def run_health_checks(registry: PluginRegistry, spec: dict[str, Any], address: Address,
                       timeout: float = SINGLE_PROBE_TIMEOUT) -> tuple[bool, str]:
     """All checks of ``spec`` against ``address``; the first failure's reason."""
     target = HealthTarget(ip=address.ip, ports=dict(address.ports))
     for name, argument in spec.items():
-        if name == HEALTH_TIMEOUT_KEY or argument in (None, False, [], {}):
+        if name in NOT_CHECKS or argument in (None, False, [], {}):
             continue
         result = registry.health_check(name).probe(target, argument, timeout)
         if not result.ok:

@@ -28,8 +28,8 @@ destroy, or when nothing of the instance exists. Example node definition::
     'node_def:web':
       - resource:
           type: local
-          command: python3 -m http.server --bind 127.0.0.1 8080
-          ports: [8080]
+          command: [python3, -c, "import http.server as h, os; h.HTTPServer(('127.0.0.1', int(os.environ['OCCO_PORT_8080'])), h.SimpleHTTPRequestHandler).serve_forever()"]
+          ports: [8080]       # the process reads its real port from OCCO_PORT_8080
         health_check:
           ports: [8080]
 """

@@ -104,3 +104,24 @@ def test_create_timeout_fails_and_rolls_back(occo: Occo, tmp_path: Path) -> None
     failed = occo.executions()[0]
     assert failed.status == "failed" and failed.report is not None
     assert "not ready within" in failed.report["error"]
+
+
+def test_health_check_type_key_is_a_setting_and_unknown_checks_are_refused(
+        occo: Occo, tmp_path: Path) -> None:
+    from occo.errors import DescriptionError
+
+    _file(tmp_path, "defs.yaml", """
+'node_def:basic':
+  - resource: {type: dummy}
+    health_check: {type: basic, timeout: 30}
+""")
+    occo.import_node_definitions(tmp_path / "defs.yaml")
+    ok = occo.build(_file(tmp_path, "a.yaml", "infra_name: a\nnodes:\n  - {name: n, type: basic}\n"))
+    assert occo.report(ok.infra_id)["n"]["scaling"]["actual"] == 1
+    _file(tmp_path, "odd.yaml", """
+'node_def:odd':
+  - resource: {type: dummy}
+    health_check: {telepathy: true}
+""")
+    with pytest.raises(DescriptionError, match=r"odd.yaml:4:20: .*unknown key 'telepathy'"):
+        occo.import_node_definitions(tmp_path / "odd.yaml")
