@@ -34,21 +34,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from occo.context.auth import AuthData, AuthEntry
+from occo.context.auth import AuthEntry
 from occo.errors import ConfigError, ResourceError
 from occo.model.resource_types import Ec2Resource
 from occo.model.states import ResourceState
+from occo.resources.cloud import CloudHandler
 from occo.resources.base import (
     Address,
     CreateRequest,
     CreateResult,
     HandlerEnv,
-    ResourceHandler,
     ResourceRef,
     StateReport,
 )
@@ -99,21 +98,15 @@ def launch_tags(config: Ec2Resource, request: CreateRequest) -> list[dict[str, s
     return [{"Key": k, "Value": str(v)} for k, v in tags.items()]
 
 
-class Ec2Handler(ResourceHandler):
+class Ec2Handler(CloudHandler):
     """EC2 instances, one per occo instance."""
 
     name: ClassVar[str] = "ec2"
     config_model: ClassVar[type[BaseModel]] = Ec2Resource
 
     def __init__(self, env: HandlerEnv) -> None:
-        super().__init__(env)
-        self._auth = AuthData.parse(env.auth_data)
-        self._redact = self._auth.redactor
-        self._redact.install(log)
-        self._lock = threading.Lock()
+        super().__init__(env, log)
         self._clients: dict[str, Any] = {}
-        # Launches EC2 refused (4xx): nothing exists, so a rollback needs no cloud call.
-        self._not_created: set[str] = set()
 
     # -- clients --------------------------------------------------------------------
     def _client(self, config: Ec2Resource) -> tuple[Any, AuthEntry]:

@@ -41,21 +41,20 @@ import base64
 import hashlib
 import json
 import logging
-import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from occo.context.auth import AuthData, AuthEntry
+from occo.context.auth import AuthEntry
 from occo.errors import ConfigError, ResourceError
 from occo.model.resource_types import NovaResource
 from occo.model.states import ResourceState
+from occo.resources.cloud import CloudHandler
 from occo.resources.base import (
     Address,
     CreateRequest,
     CreateResult,
     HandlerEnv,
-    ResourceHandler,
     ResourceRef,
     StateReport,
 )
@@ -124,23 +123,15 @@ def server_addresses(server: Any) -> tuple[str | None, str | None]:
     return floating, fixed
 
 
-class NovaHandler(ResourceHandler):
+class NovaHandler(CloudHandler):
     """OpenStack Nova servers (with Glance images and Neutron floating IPs)."""
 
     name: ClassVar[str] = "nova"
     config_model: ClassVar[type[BaseModel]] = NovaResource
 
     def __init__(self, env: HandlerEnv) -> None:
-        super().__init__(env)
-        self._auth = AuthData.parse(env.auth_data)
-        self._redact = self._auth.redactor
-        self._redact.install(log)
-        self._lock = threading.Lock()
+        super().__init__(env, log)
         self._connections: dict[str, Connection] = {}
-        # Instances whose create was refused before a server could exist (bad
-        # credentials, quota...): their rollback needs no cloud call, which
-        # might be refused in turn and leave the record behind.
-        self._not_created: set[str] = set()
 
     # -- connections ----------------------------------------------------------------
     def _credentials(self, config: NovaResource) -> tuple[AuthEntry, dict[str, Any]]:
