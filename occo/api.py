@@ -318,10 +318,14 @@ class Occo:
             from occo.errors import NotFound
 
             raise NotFound(f"infrastructure {infra_id} has no node '{node_filter}'")
-        return occopus_report(nodes, self.store.instances.for_infra(infra_id), node_filter)
+        return occopus_report(nodes, self.store.instances.briefs(infra_id), node_filter)
 
-    def executions(self, infra_id: str | None = None, limit: int = 100) -> list[ExecutionRecord]:
-        return self.store.executions.list(infra_id=infra_id, limit=limit)
+    def executions(self, infra_id: str | None = None, limit: int = 100, *,
+                   status: str | None = None, workflow: str | None = None,
+                   group_id: str | None = None) -> list[ExecutionRecord]:
+        """Newest first; every filter given must match."""
+        return self.store.executions.list(infra_id=infra_id, status=status, workflow=workflow,
+                                          group_id=group_id, limit=limit)
 
     def execution(self, execution_id: str) -> ExecutionRecord:
         return self.store.executions.get(execution_id)

@@ -6,7 +6,7 @@ Pure functions over records, so a 1,000-instance report costs one pass.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from occo.engine.tasks import Task
 from occo.model.states import InstanceState
@@ -19,7 +19,20 @@ def _span(start: float | None, end: float | None) -> float | None:
     return round(end - start, 4) if start is not None and end is not None else None
 
 
-def occopus_report(nodes: list[NodeRecord], instances: Iterable[InstanceRecord],
+class InstanceLike(Protocol):
+    """What a report reads of an instance (a full record or a brief one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def node_name(self) -> str: ...
+    @property
+    def state(self) -> InstanceState: ...
+    @property
+    def address(self) -> str | None: ...
+
+
+def occopus_report(nodes: list[NodeRecord], instances: Iterable[InstanceLike],
                    node_filter: str | None = None) -> dict[str, Any]:
     """The Occopus shape: ``{node: {instances: {id: {...}}, scaling: {...}}}``."""
     out: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, insert, or_, select, update
 
@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 def predecessors(new: InstanceState) -> tuple[str, ...]:
     """States from which ``new`` may be entered (including itself)."""
     return tuple(str(s) for s, nexts in INSTANCE_TRANSITIONS.items() if new in nexts or s == new)
+
+
+class InstanceBrief(NamedTuple):
+    id: str
+    node_name: str
+    state: InstanceState
+    address: str | None
 
 
 def _record(row: Any) -> InstanceRecord:
@@ -96,6 +103,16 @@ class InstanceRepo:
             query = query.where(t.c.node_name == node_name)
         with self._store.read() as conn:
             return [_record(r) for r in conn.execute(query.order_by(t.c.created_at, t.c.id))]
+
+    def briefs(self, infra_id: str) -> list[InstanceBrief]:
+        """Live instances without their JSON columns: what a report needs, fast."""
+        with self._store.read() as conn:
+            rows = conn.execute(
+                select(t.c.id, t.c.node_name, t.c.state, t.c.address)
+                .where(t.c.infra_id == infra_id, t.c.state != InstanceState.DESTROYED)
+                .order_by(t.c.created_at, t.c.id)).all()
+        return [InstanceBrief(r.id, r.node_name, InstanceState(r.state), r.address)
+                for r in rows]
 
     def for_infras(self, infra_ids: list[str]) -> list[InstanceRecord]:
         """Live instances of several infrastructures in one query."""
