@@ -121,6 +121,9 @@ class GroupDispatcher:
                 thread.join()
             group = self.store.execution_groups.get(group_id)
             executions = self.store.executions.for_group(group_id)
+            if not all(e.status.is_terminal for e in executions):
+                # stopped (or lease lost) with work left: the final report waits for the end
+                return aggregate_status([e.status for e in executions])
             report = group_report(group, executions, self.base_url)
             self.store.execution_groups.update(group_id, report=report)
             self.publish("execution_group_report", report)

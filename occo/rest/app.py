@@ -19,8 +19,9 @@ from occo.rest import errors, security
 from occo.rest.builds import BackgroundBuilds
 from occo.rest.context import EXTENSION, ServiceContext
 from occo.rest.notify import Notifier
+from occo.rest.runs import BackgroundRuns
 from occo.rest.scheduler import MaintenanceScheduler
-from occo.rest.schemas import ErrorSchema, NodeReportSchema
+from occo.rest.schemas import ErrorSchema, GroupReportSchema, NodeReportSchema
 from occo.rest.settings import ServiceSettings
 
 
@@ -46,7 +47,16 @@ def _spec_options(settings: ServiceSettings) -> dict[str, Any]:
 
 def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
     """A Flask app serving ``occo``; see the module docstring for what it starts."""
-    from occo.rest import docs, executions, infrastructures, node_definitions, validate
+    from occo.rest import (
+        docs,
+        execution_groups,
+        executions,
+        infra_groups,
+        infrastructures,
+        labels,
+        node_definitions,
+        validate,
+    )
 
     settings = settings or ServiceSettings.from_config(occo.config)
     app = Flask("occo.rest")
@@ -56,7 +66,9 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
         API_SPEC_OPTIONS=_spec_options(settings))
     api = OccoApi(app)
     api.spec.components.schema("NodeReport", schema=NodeReportSchema)
-    for module in (infrastructures, node_definitions, validate, executions):
+    api.spec.components.schema("ExecutionGroupReport", schema=GroupReportSchema)
+    for module in (infrastructures, labels, node_definitions, validate, executions,
+                   infra_groups, execution_groups):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.make_blueprint(api.spec.to_dict))
     errors.register_error_handlers(app)
@@ -67,5 +79,6 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
         builds=BackgroundBuilds(occo, parallelize=settings.parallelize),
         notifier=Notifier(occo, poll=settings.notify_poll, retries=settings.notify_retries),
         scheduler=MaintenanceScheduler(occo, interval=settings.maintain_interval,
-                                       parallelize=settings.parallelize))
+                                       parallelize=settings.parallelize),
+        runs=BackgroundRuns(occo))
     return app

@@ -12,6 +12,7 @@ from flask import current_app
 from occo.api import Occo
 from occo.rest.builds import BackgroundBuilds
 from occo.rest.notify import Notifier
+from occo.rest.runs import BackgroundRuns
 from occo.rest.scheduler import MaintenanceScheduler
 from occo.rest.settings import ServiceSettings
 
@@ -25,6 +26,7 @@ class ServiceContext:
     builds: BackgroundBuilds
     notifier: Notifier
     scheduler: MaintenanceScheduler
+    runs: BackgroundRuns
 
 
 def service() -> ServiceContext:

@@ -1,4 +1,9 @@
-"""Executions: every build, destroy, scaling and maintenance run, with its tasks."""
+"""Executions: every build, destroy, scaling and maintenance run, with its tasks.
+
+``POST /executions/<id>`` applies an action. After a resume the service runs
+the execution itself (a member of an execution group: through its group's
+dispatcher, so the group's concurrency still holds).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,15 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
+from occo.api import Occo
+from occo.model.states import ExecutionStatus
 from occo.rest.context import service
-from occo.rest.schemas import ExecutionListSchema, ExecutionQuerySchema, ExecutionSchema
+from occo.rest.schemas import (
+    ActionSchema,
+    ExecutionListSchema,
+    ExecutionQuerySchema,
+    ExecutionSchema,
+)
 from occo.store.records import ExecutionRecord, TaskRecord
 
 blp = Blueprint("executions", __name__, url_prefix="/executions",
@@ -23,7 +35,8 @@ def summary(record: ExecutionRecord) -> dict[str, Any]:
             "status": str(record.status), "created_at": record.created_at,
             "started_at": record.started_at, "ended_at": record.ended_at,
             "duration": _span(record.started_at, record.ended_at),
-            "creator": record.creator, "error": record.error}
+            "creator": record.creator, "error": record.error, "group_id": record.group_id,
+            "attempt": record.attempt, "requested_action": record.requested_action}
 
 
 def task(record: TaskRecord) -> dict[str, Any]:
@@ -43,8 +56,11 @@ def task(record: TaskRecord) -> dict[str, Any]:
 @blp.arguments(ExecutionQuerySchema, location="query", error_status_code=400)
 @blp.response(200, ExecutionListSchema)
 def list_executions(query: dict[str, Any]) -> Any:
-    """Newest first; filter by infrastructure, bound by "limit"."""
-    records = service().occo.executions(infra_id=query.get("infra_id"), limit=query["limit"])
+    """Newest first; filter by infrastructure, status, workflow and execution group
+    (every filter given must match), bound by "limit"."""
+    records = service().occo.executions(
+        infra_id=query.get("infra_id"), status=query.get("status"),
+        workflow=query.get("workflow"), group_id=query.get("group_id"), limit=query["limit"])
     return {"executions": [summary(r) for r in records]}
 
 
@@ -52,7 +68,25 @@ def list_executions(query: dict[str, Any]) -> Any:
 @blp.response(200, ExecutionSchema)
 def show_execution(execution_id: str) -> Any:
     """Status, per-instance tasks with timings, and the stored report."""
-    occo = service().occo
+    return detail(service().occo, execution_id)
+
+
+@blp.route("/<execution_id>", methods=["POST"])
+@blp.arguments(ActionSchema, location="json", error_status_code=400)
+@blp.response(200, ExecutionSchema)
+def execution_action(body: dict[str, Any], execution_id: str) -> Any:
+    """cancel (queued: at once; started: stop and roll back), force-cancel, kill
+    (no rollback), resume or force-resume (continue from the stored tasks; the
+    service runs it in the background). Answers the execution as it is now."""
+    ctx = service()
+    ctx.occo.execution_action(execution_id, body["action"])
+    if body["action"].endswith("resume") and \
+            ctx.occo.execution(execution_id).status == ExecutionStatus.QUEUED:
+        ctx.runs.run_execution(execution_id)
+    return detail(ctx.occo, execution_id)
+
+
+def detail(occo: Occo, execution_id: str) -> dict[str, Any]:
     record = occo.execution(execution_id)
     tasks = occo.store.executions.tasks(execution_id)
     created = [t.ended_at for t in tasks if t.action == "create" and t.ended_at]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from occo.engine.executions import ACTIONS
+from occo.engine.groups import WORKFLOWS
+from occo.model.states import ExecutionStatus
 
 MAX_COUNT = 100_000
 """Largest count a scaling request may name (a bound, not a scaling limit)."""
@@ -105,6 +111,10 @@ class NodeDefinitionSchema(Schema):
 
 class ExecutionQuerySchema(Schema):
     infra_id = fields.String(metadata={"description": "Only executions of this infrastructure"})
+    status = fields.String(validate=validate.OneOf([str(s) for s in ExecutionStatus]),
+                           metadata={"description": "Only executions with this status"})
+    workflow = fields.String(metadata={"description": "Only this workflow (build, destroy...)"})
+    group_id = fields.String(metadata={"description": "Only members of this execution group"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
@@ -119,6 +129,11 @@ class ExecutionSummarySchema(Schema):
     duration = fields.Float(allow_none=True)
     creator = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
+    group_id = fields.String(allow_none=True, metadata={
+        "description": "The execution group it belongs to, if any"})
+    attempt = fields.Integer(metadata={"description": "1, plus one per resume"})
+    requested_action = fields.String(allow_none=True, metadata={
+        "description": "A cancel or kill asked of the run and not yet seen through"})
 
 
 class ExecutionListSchema(Schema):
@@ -144,3 +159,159 @@ class ExecutionSchema(ExecutionSummarySchema):
     timings = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True),
                           required=True)
     report = fields.Dict(allow_none=True, required=True)
+
+
+class ActionSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
+
+
+# -- infrastructure groups and labels -----------------------------------------------------
+GROUP_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,254}$"
+LABEL_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:/@-]{0,126}$"
+MAX_MEMBERS = 10_000
+MAX_CONCURRENCY = 1_000
+
+
+class InfraGroupCreateSchema(Schema):
+    id = fields.String(required=True, validate=[validate.Regexp(GROUP_ID_PATTERN),
+                                                validate.ContainsNoneOf("\n")], metadata={
+        "description": "Letters, digits and _ . : @ - (up to 255; not starting with . : @ -)"})
+    description = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(max=10_000))
+
+
+class InfraGroupSchema(Schema):
+    id = fields.String(required=True)
+    created_at = fields.Float(required=True)
+    created_by = fields.String(allow_none=True, required=True)
+    description = fields.String(allow_none=True, required=True)
+    infra_ids = fields.List(fields.String(), required=True)
+
+
+class InfraGroupListSchema(Schema):
+    items = fields.List(fields.Nested(InfraGroupSchema), required=True)
+
+
+class MembersAddSchema(Schema):
+    infra_ids = fields.List(fields.String(), load_default=list,
+                            validate=validate.Length(max=MAX_MEMBERS))
+    label = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "key=value: add every infrastructure carrying this label"})
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if not data.get("infra_ids") and data.get("label") is None:
+            raise ValidationError("give infra_ids, a label (key=value), or both")
+
+
+class MembersRemoveSchema(Schema):
+    infra_ids = fields.List(fields.String(), required=True,
+                            validate=validate.Length(min=1, max=MAX_MEMBERS))
+
+
+class MembersAddedSchema(InfraGroupSchema):
+    added = fields.List(fields.String(), required=True, metadata={
+        "description": "The infrastructures that were not members before"})
+
+
+class LabelsBodySchema(Schema):
+    labels = fields.Dict(
+        keys=fields.String(validate=[validate.Regexp(LABEL_KEY_PATTERN),
+                                     validate.ContainsNoneOf("\n")]),
+        values=fields.String(allow_none=True, validate=validate.Length(max=1024)),
+        required=True, metadata={"description": "key: value to set, key: null to remove"})
+
+
+class LabelsSchema(Schema):
+    infraid = fields.String(required=True)
+    labels = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+# -- execution groups ---------------------------------------------------------------------
+class ExecutionGroupSchema(Schema):
+    id = fields.String(required=True)
+    created_at = fields.Float(required=True)
+    created_by = fields.String(allow_none=True, required=True)
+    workflow_id = fields.String(required=True)
+    concurrency = fields.Integer(required=True)
+    infra_group_id = fields.String(required=True)
+    execution_ids = fields.List(fields.String(), required=True)
+    status = fields.String(required=True, metadata={
+        "description": "pending, started, terminated or failed (aggregate of the members)"})
+    default_parameters = fields.Dict(keys=fields.String(), required=True)
+    parameters = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String()),
+                             required=True)
+    success_group_id = fields.String(allow_none=True, required=True)
+    failure_group_id = fields.String(allow_none=True, required=True)
+
+
+class ExecutionGroupListSchema(Schema):
+    items = fields.List(fields.Nested(ExecutionGroupSchema), required=True)
+
+
+class ExecutionGroupQuerySchema(Schema):
+    infra_group_id = fields.String(metadata={
+        "description": "Only groups started from this infrastructure group"})
+
+
+def _concurrency(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_CONCURRENCY),
+                          metadata={"description": "Executions started at once; 0 pauses"},
+                          **kwargs)
+
+
+class ExecutionGroupStartSchema(Schema):
+    infra_group_id = fields.String(required=True)
+    workflow_id = fields.String(required=True, validate=validate.OneOf(WORKFLOWS))
+    default_parameters = fields.Dict(keys=fields.String(), load_default=dict)
+    parameters = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String()),
+                             load_default=dict, metadata={
+                                 "description": "Overrides of default_parameters, "
+                                                "keyed by infrastructure id"})
+    concurrency = _concurrency(load_default=5)
+    success_group_id = fields.String(load_default=None, allow_none=True)
+    failure_group_id = fields.String(load_default=None, allow_none=True)
+
+
+class ExecutionGroupPatchSchema(Schema):
+    concurrency = _concurrency()
+    success_group_id = fields.String()
+    failure_group_id = fields.String()
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("give concurrency, success_group_id or failure_group_id")
+
+
+class ReportQuerySchema(Schema):
+    kind = fields.String(validate=validate.OneOf(["final", "first_failure"]), metadata={
+        "description": "Which report; by default the final one, else the first-failure one"})
+
+
+class ReportMemberSchema(Schema):
+    execution_id = fields.String(required=True)
+    infra_id = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    created_at = fields.Float(required=True)
+    started_at = fields.Float(allow_none=True, required=True)
+    ended_at = fields.Float(allow_none=True, required=True)
+    duration = fields.Float(allow_none=True, required=True)
+    error = fields.String(allow_none=True, required=True)
+    links = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
+        "description": "URLs of the execution and of the infrastructure"})
+    report = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "The execution's own report (builds: nodes, instances, timings)"})
+
+
+class GroupReportSchema(Schema):
+    execution_group_id = fields.String(required=True)
+    workflow = fields.String(required=True)
+    infra_group_id = fields.String(required=True)
+    concurrency = fields.Integer(required=True)
+    status = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["final", "first_failure"]))
+    written_at = fields.Float(required=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    executions = fields.List(fields.Nested(ReportMemberSchema), required=True)

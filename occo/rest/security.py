@@ -65,7 +65,7 @@ def install(app: Flask, settings: ServiceSettings, redact: list[Redactor]) -> No
             response.headers.add("Vary", "Origin")
             if request.method == "OPTIONS":
                 response.headers["Access-Control-Allow-Methods"] = \
-                    "GET, POST, PUT, DELETE, OPTIONS"
+                    "GET, POST, PUT, PATCH, DELETE, OPTIONS"
                 response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
                 response.headers["Access-Control-Max-Age"] = "600"
         if redact and not response.direct_passthrough:

@@ -6,16 +6,22 @@ or by a test from another thread). Stopping goes in this order:
 1. no new connection is accepted; a request arriving on an open
    connection is answered 503;
 2. requests in flight finish and their answers are sent;
-3. background builds get ``grace`` seconds to finish, then are cancelled
-   and rolled back;
+3. execution-group dispatchers start no new execution; background builds
+   and the executions in flight (of groups, or resumed) get ``grace``
+   seconds to finish, then are cancelled and rolled back;
 4. the maintenance scheduler finishes the pass in flight;
 5. webhooks already due are delivered (briefly), then everything closes.
+
+On start, execution groups left with queued or started executions (a
+previous service stopped or died) are dispatched again.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -89,6 +95,7 @@ class RestService:
                                      port=settings.port, threads=settings.threads,
                                      ident="occo",
                                      max_request_body_size=2 * settings.max_body_bytes + 65536)
+        self.context.runs.base_url = self.public_url
         self._stop = threading.Event()
         self._force = threading.Event()
         self.stopped = threading.Event()
@@ -109,6 +116,18 @@ class RestService:
     def urls(self) -> list[str]:
         return [f"http://{f'[{h}]' if ':' in h else h}:{p}" for h, p in self.addresses]
 
+    @property
+    def public_url(self) -> str:
+        """The URL links in reports use: the first listen address, or this host's name
+        when the service listens on every address (0.0.0.0, ::)."""
+        host, port = self.addresses[0]
+        try:
+            if ipaddress.ip_address(host.split("%")[0]).is_unspecified:
+                host = socket.gethostname()
+        except ValueError:
+            pass
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
     # -- running ------------------------------------------------------------------------
     def serve(self) -> None:
         """Serve until :meth:`stop`; then shut down in order (see the module docstring)."""
@@ -117,6 +136,7 @@ class RestService:
         if self.settings.maintain:
             ctx.scheduler.start()
         try:
+            ctx.runs.dispatch_unfinished()
             while not self._stop.is_set():
                 wasyncore.loop(timeout=LOOP_TICK, map=self._map, use_poll=True, count=1)
         finally:
@@ -127,6 +147,7 @@ class RestService:
         if force:
             self._force.set()
             self.context.builds.cancel()
+            self.context.runs.hurry()
         self._stop.set()
 
     def _listeners(self) -> Iterable[BaseWSGIServer]:
@@ -140,7 +161,10 @@ class RestService:
             self._gate.closing = True
             self._drain()
             grace = 0.0 if self._force.is_set() else self.settings.grace
+            deadline = time.monotonic() + grace
+            ctx.runs.stop_dispatching()
             ctx.builds.shutdown(grace)
+            ctx.runs.shutdown(max(0.0, deadline - time.monotonic()))
             ctx.scheduler.stop()
             ctx.notifier.stop()
         finally:
