@@ -39,6 +39,7 @@ class Occo:
     def __init__(self, config: Config | None = None, *, store: Store | None = None) -> None:
         self.config = config or Config()
         self.config.home.mkdir(parents=True, exist_ok=True)
+        self.base_url: str | None = None   # set by the REST service: reports link to it
         self.store = store or Store(self.config.resolved_store_url)
         auth = self.config.auth_data if isinstance(self.config.auth_data, dict) else (
             {"entries": self.config.auth_data} if self.config.auth_data else None)
@@ -97,7 +98,7 @@ class Occo:
         from occo.engine.lifecycle import RunOptions
 
         limit = (concurrency or self.config.concurrency) if parallelize or concurrency else 1
-        return RunOptions(concurrency=limit,
+        return RunOptions(concurrency=limit, base_url=self.base_url,
                           create_timeout=self.config.create_timeout,
                           destroy_timeout=self.config.destroy_timeout)
 
@@ -200,7 +201,8 @@ class Occo:
             create_timeout=self.config.create_timeout,
             destroy_timeout=self.config.destroy_timeout,
             brake_share=self.config.failure_brake, ignore_brake=force)
-        return Maintainer(self.store, self.registry, settings, holder, self.report_log.publish)
+        return Maintainer(self.store, self.registry, settings, holder, self.report_log.publish,
+                          base_url=self.base_url)
 
     def maintain(self, infra_ids: list[str] | None = None, *,
                  parallelize: bool = True, force: bool = False) -> list["PassResult"]:
@@ -307,6 +309,21 @@ class Occo:
     # -- queries ----------------------------------------------------------------------
     def list_infrastructures(self) -> list[InfraRecord]:
         return self.store.infras.list()
+
+    def instance(self, infra_id: str, instance_id: str) -> dict[str, Any]:
+        """One instance as a user sees it (no handler internals, no config)."""
+        from occo.errors import NotFound
+
+        inst = self.store.instances.get(instance_id)
+        if inst.infra_id != infra_id:
+            raise NotFound(f"infrastructure {infra_id} has no instance '{instance_id}'")
+        return {"id": inst.id, "infra_id": inst.infra_id, "node": inst.node_name,
+                "state": str(inst.state), "resource_type": inst.resource_type,
+                "resource_id": inst.resource_id, "resource_address": inst.address,
+                "private_address": inst.private_address, "created_at": inst.created_at,
+                "ready_at": inst.ready_at, "state_since": inst.state_since,
+                "unhealthy_since": inst.unhealthy_since, "reason": inst.reason,
+                "execution_id": inst.execution_id}
 
     def report(self, infra_id: str, node_filter: str | None = None) -> dict[str, Any]:
         """The Occopus report shape (the same as REST ``GET /infrastructures/<id>``)."""

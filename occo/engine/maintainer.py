@@ -87,7 +87,9 @@ def stored_runtime(infra_id: str, infra_name: str, description: dict[str, Any],
 class Maintainer:
     def __init__(self, store: Store, registry: PluginRegistry, settings: MaintainSettings,
                  holder: str | None = None,
-                 publish: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+                 publish: Callable[[str, dict[str, Any]], None] | None = None,
+                 base_url: str | None = None) -> None:
+        self.base_url = base_url
         self.publish = publish or (lambda _event, _report: None)
         self.store = store
         self.registry = registry
@@ -353,7 +355,8 @@ class Maintainer:
             execution_id=execution_id, workflow="maintain", status=str(status), error=message,
             started_at=started, ended_at=time.time(), nodes=self.store.infras.nodes(infra_id),
             instances=self.store.instances.for_infra(infra_id), tasks=all_tasks,
-            dependees={n.name: n.dependees for n in runtime.nodes.values()})
+            dependees={n.name: n.dependees for n in runtime.nodes.values()},
+            base_url=self.base_url)
         self.store.executions.save_tasks([t.record(execution_id) for t in all_tasks])
         self.store.executions.finish(execution_id, status, error=message, report=report)
         self.publish("maintain_report", report)

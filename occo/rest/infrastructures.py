@@ -126,6 +126,14 @@ class Infrastructure(MethodView):
                 time.sleep(0.1)
 
 
+@blp.route("/<infra_id>/instances/<instance_id>")
+class Instance(MethodView):
+    @blp.response(200, description="One instance: its state, addresses and times")
+    def get(self, infra_id: str, instance_id: str) -> Any:
+        """One instance (the link reports give for each instance)."""
+        return service().occo.instance(infra_id, instance_id)
+
+
 def _scale(infra_id: str, node: str, method: str, **request: Any) -> dict[str, Any]:
     service().occo.scale(infra_id, node, **request)
     return {"infraid": infra_id, "method": method, "nodename": node}

@@ -96,6 +96,7 @@ class RestService:
                                      ident="occo",
                                      max_request_body_size=2 * settings.max_body_bytes + 65536)
         self.context.runs.base_url = self.public_url
+        occo.base_url = self.public_url   # reports of builds and passes link here
         self._stop = threading.Event()
         self._force = threading.Event()
         self.stopped = threading.Event()

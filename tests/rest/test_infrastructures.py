@@ -245,3 +245,21 @@ def test_stopping_answers_the_requests_in_flight(occo: Occo, start_service: Call
     assert not rest.thread.is_alive()
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{rest.url}/infrastructures/", timeout=5)
+
+
+def test_instance_links_in_reports_resolve(rest, occo) -> None:  # type: ignore[no-untyped-def]
+    """Every instance link a build report gives is a real URL of this service."""
+    infra_id = rest.build()
+    execution = rest("GET", f"/executions?infra_id={infra_id}").json()["executions"][0]
+    report = rest("GET", f"/executions/{execution['id']}").json()["report"]
+    links = [inst["links"]["rest"] for node in report["nodes"].values()
+             for inst in node["instances"].values()]
+    assert links and all(link.startswith(rest.service.public_url) for link in links)
+    for link in links:
+        answer = rest.http.get(link, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["state"] == "ready" and link.endswith(body["id"])
+        assert body["infra_id"] == infra_id and "resource_config" not in body
+    missing = rest("GET", f"/infrastructures/{infra_id}/instances/no-such-instance")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
