@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins  # the method list() shadows the builtin in annotations below
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
@@ -53,6 +54,32 @@ class ExecutionRepo:
             return bool(conn.execute(
                 update(t).where(t.c.id == execution_id, t.c.status.in_([str(s) for s in old]))
                 .values(status=new, **values)).rowcount)
+
+    def record_pass(self, infra_id: str, creator: str, summary: dict[str, Any], *,
+                    idle: bool) -> str:
+        """A finished maintenance pass that created and dropped nothing.
+
+        An idle pass right after another idle pass extends that record instead
+        of adding one.
+        """
+        now = time.time()
+        with self._store.write() as conn:
+            last = conn.execute(
+                select(t.c.id, t.c.parameters).where(t.c.infra_id == infra_id,
+                                                      t.c.workflow == "maintain")
+                .order_by(t.c.created_at.desc()).limit(1)).first()
+            if idle and last is not None and (last.parameters or {}).get("idle"):
+                passes = int(last.parameters.get("passes", 1)) + 1
+                conn.execute(update(t).where(t.c.id == last.id).values(
+                    ended_at=now, parameters={**last.parameters, "passes": passes}))
+                return str(last.id)
+            execution_id = str(uuid.uuid4())
+            conn.execute(insert(t), {
+                "id": execution_id, "infra_id": infra_id, "workflow": "maintain",
+                "parameters": {**summary, "idle": idle, "passes": 1},
+                "status": ExecutionStatus.TERMINATED, "created_at": now, "started_at": now,
+                "ended_at": now, "creator": creator, "attempt": 1})
+            return execution_id
 
     def request_action(self, execution_id: str, action: str | None) -> None:
         with self._store.write() as conn:

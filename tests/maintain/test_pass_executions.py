@@ -1,0 +1,32 @@
+"""Every maintenance pass is an execution; idle passes in a row share one record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from occo.api import Occo
+from tests.support.cli import write
+
+
+def test_pass_records(occo: Occo, tmp_path: Path) -> None:
+    occo.import_node_definitions(write(tmp_path / "d.yaml",
+                                       "'node_def:sim':\n  - resource: {type: dummy}\n"))
+    infra_id = occo.build(write(tmp_path / "i.yaml", "infra_name: p\nnodes:\n"
+                                "  - {name: w, type: sim, scaling: {min: 1, max: 3}}\n")).infra_id
+
+    def passes() -> list:  # type: ignore[type-arg]
+        return [e for e in occo.executions(infra_id) if e.workflow == "maintain"]
+
+    for _ in range(3):
+        occo.maintain([infra_id])
+    idle = passes()
+    assert len(idle) == 1 and idle[0].parameters["passes"] == 3 and idle[0].parameters["idle"]
+
+    occo.scale(infra_id, "w", change=1)
+    acted = occo.maintain([infra_id])[0]
+    assert acted.created == 1 and acted.execution_id is not None
+    occo.maintain([infra_id])
+    records = passes()
+    assert len(records) == 3                       # idle run, the scale-up, a new idle run
+    assert occo.execution(acted.execution_id).report is not None
+    assert all(r.status == "terminated" for r in records)
