@@ -38,25 +38,23 @@ class PluginRegistry:
     def health_check_names(self) -> list[str]:
         return sorted(self._group(HEALTH_GROUP))
 
+    def _load(self, group: str, name: str, unknown: str) -> Any:
+        """The plugin class registered as ``name``; a clear error listing the others."""
+        point = self._group(group).get(name)
+        if point is None:
+            raise DescriptionError(f"{unknown} '{name}' (available: "
+                                   f"{', '.join(sorted(self._group(group)))})")
+        return point.load()
+
     def handler(self, resource_type: str) -> ResourceHandler:
         if resource_type not in self._handlers:
-            point = self._group(RESOURCE_GROUP).get(resource_type)
-            if point is None:
-                raise DescriptionError(
-                    f"no resource handler for type '{resource_type}' "
-                    f"(available: {', '.join(self.resource_types())})")
-            cls: type[ResourceHandler] = point.load()
+            cls = self._load(RESOURCE_GROUP, resource_type, "no resource handler for type")
             self._handlers[resource_type] = cls(self.env)
         return self._handlers[resource_type]
 
     def health_check(self, name: str) -> HealthCheck:
         if name not in self._checks:
-            point = self._group(HEALTH_GROUP).get(name)
-            if point is None:
-                raise DescriptionError(
-                    f"unknown health check '{name}' "
-                    f"(available: {', '.join(self.health_check_names())}, timeout)")
-            self._checks[name] = point.load()()
+            self._checks[name] = self._load(HEALTH_GROUP, name, "unknown health check")()
         return self._checks[name]
 
     def config_model(self, resource_type: str) -> Any:
