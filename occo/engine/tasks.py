@@ -16,7 +16,6 @@ class TaskStatus(StrEnum):
     DESTROYING = "destroying"
     DESTROYED = "destroyed"
     FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 @dataclass
