@@ -22,7 +22,14 @@ from occo.config import Config, load_config
 from occo.registry import PluginRegistry
 from occo.reportlog import ReportLog
 from occo.resources.base import HandlerEnv
-from occo.store.records import EventRecord, ExecutionRecord, InfraRecord
+from occo.store.records import (
+    EventRecord,
+    ExecutionGroupRecord,
+    ExecutionRecord,
+    InfraGroupRecord,
+    InfraRecord,
+    TaskRecord,
+)
 from occo.store.store import Store
 
 if TYPE_CHECKING:  # the engine loads on first use: listing must start fast
@@ -306,7 +313,53 @@ class Occo:
         update_group(self.store, group_id, **changes)
         return group_view(self.store, group_id)
 
+    # -- group queries (what the interfaces show) ------------------------------------
+    def infra_groups(self) -> list[InfraGroupRecord]:
+        return self.store.infra_groups.list()
+
+    def infra_group(self, group_id: str) -> InfraGroupRecord:
+        return self.store.infra_groups.get(group_id)
+
+    def delete_infra_group(self, group_id: str) -> None:
+        """Delete a group (its infrastructures are untouched)."""
+        self.store.infra_groups.delete(group_id)
+
+    def remove_from_infra_group(self, group_id: str, infra_ids: list[str]) -> None:
+        self.store.infra_groups.remove(group_id, infra_ids)
+
+    def execution_group_record(self, group_id: str) -> ExecutionGroupRecord:
+        """The stored group, with its final and first-failure reports."""
+        return self.store.execution_groups.get(group_id)
+
+    def group_executions(self, group_id: str) -> list[ExecutionRecord]:
+        return self.store.executions.for_group(group_id)
+
+    def unfinished_execution_groups(self) -> list[str]:
+        """Groups with executions still queued or started (to dispatch after a restart)."""
+        return [g.id for g in self.store.execution_groups.list()
+                if any(not e.status.is_terminal for e in self.store.executions.for_group(g.id))]
+
+    # -- state changes, for webhooks ---------------------------------------------------
+    def notify_urls(self) -> dict[str, str]:
+        return self.store.infras.notify_urls()
+
+    def last_event_id(self) -> int:
+        return self.store.infras.last_event_id()
+
+    def state_changes(self, after_id: int = 0) -> list[EventRecord]:
+        return self.store.infras.state_changes(after_id)
+
     # -- queries ----------------------------------------------------------------------
+    def infrastructure(self, infra_id: str) -> InfraRecord:
+        """The stored record (state, labels, description); NotFound when unknown."""
+        return self.store.infras.get(infra_id)
+
+    def node_definition(self, node_type: str) -> list[dict[str, Any]]:
+        return self.store.node_defs.get(node_type)
+
+    def execution_tasks(self, execution_id: str) -> list[TaskRecord]:
+        return self.store.executions.tasks(execution_id)
+
     def list_infrastructures(self) -> list[InfraRecord]:
         return self.store.infras.list()
 

@@ -33,8 +33,7 @@ def main(ctx: click.Context, cfg_path: str | None, auth_data_path: str | None) -
 def list_(obj: tuple[str | None, str | None], infra_id: str | None, status: str | None,
           group_id: str | None, limit: int) -> None:
     with open_api(*obj) as occo:
-        for e in occo.store.executions.list(infra_id=infra_id, status=status,
-                                            group_id=group_id, limit=limit):
+        for e in occo.executions(infra_id, limit, status=status, group_id=group_id):
             click.echo(f"{e.id}\t{e.workflow}\t{e.status}\t{_when(e.created_at)}\t"
                        f"{e.infra_id or '-'}")
 
@@ -52,7 +51,7 @@ def show(obj: tuple[str | None, str | None], execution_id: str, report: bool) ->
             return
         data = dataclasses.asdict(record)
         data.pop("report")
-        data["tasks"] = [dataclasses.asdict(t) for t in occo.store.executions.tasks(record.id)]
+        data["tasks"] = [dataclasses.asdict(t) for t in occo.execution_tasks(record.id)]
         echo_json(data)
 
 

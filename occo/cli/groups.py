@@ -72,7 +72,7 @@ def infra_create(obj: tuple[str | None, str | None], name: str, description: str
 @handle_errors
 def infra_list(obj: tuple[str | None, str | None]) -> None:
     with open_api(*obj) as occo:
-        for group in occo.store.infra_groups.list():
+        for group in occo.infra_groups():
             click.echo(f"{group.id}\t{len(group.infra_ids)} infrastructure(s)")
 
 
@@ -82,7 +82,7 @@ def infra_list(obj: tuple[str | None, str | None]) -> None:
 @handle_errors
 def infra_show(obj: tuple[str | None, str | None], name: str) -> None:
     with open_api(*obj) as occo:
-        for infra_id in occo.store.infra_groups.get(name).infra_ids:
+        for infra_id in occo.infra_group(name).infra_ids:
             click.echo(infra_id)
 
 
@@ -92,7 +92,7 @@ def infra_show(obj: tuple[str | None, str | None], name: str) -> None:
 @handle_errors
 def infra_delete(obj: tuple[str | None, str | None], name: str) -> None:
     with open_api(*obj) as occo:
-        occo.store.infra_groups.delete(name)
+        occo.delete_infra_group(name)
     err(f"infrastructure group '{name}' deleted (its infrastructures are untouched)")
 
 
@@ -117,7 +117,7 @@ def infra_add(obj: tuple[str | None, str | None], name: str, infra_ids: tuple[st
 def infra_remove(obj: tuple[str | None, str | None], name: str,
                  infra_ids: tuple[str, ...]) -> None:
     with open_api(*obj) as occo:
-        occo.store.infra_groups.remove(name, list(infra_ids))
+        occo.remove_from_infra_group(name, list(infra_ids))
 
 
 @main.command("label")
@@ -211,7 +211,7 @@ def list_groups(obj: tuple[str | None, str | None], infra_group: str | None) -> 
 def show(obj: tuple[str | None, str | None], group_id: str, report: bool) -> None:
     with open_api(*obj) as occo:
         if report:
-            record = occo.store.execution_groups.get(group_id)
+            record = occo.execution_group_record(group_id)
             echo_json(record.report or record.failure_report)
         else:
             echo_json(occo.execution_group(group_id))

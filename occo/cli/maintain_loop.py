@@ -38,7 +38,7 @@ def run_maintenance(occo: "Occo", *, infra_id: str | None, cyclic: bool,
                     interval: float | None, parallelize: bool, force: bool = False) -> None:
     ids = [infra_id] if infra_id else None
     if infra_id:
-        occo.store.infras.get(infra_id)  # unknown id: one clear error, exit 2
+        occo.infrastructure(infra_id)  # unknown id: one clear error, exit 2
 
     def one_pass() -> None:
         for result in occo.maintain(ids, parallelize=parallelize, force=force):

@@ -104,7 +104,7 @@ def report(query: dict[str, Any], group_id: str) -> Any:
 
     Every member with its status, timings, error and links. 404 until one exists.
     """
-    record = service().occo.store.execution_groups.get(group_id)
+    record = service().occo.execution_group_record(group_id)
     wanted: str | None = query.get("kind")
     found = {"final": record.report, "first_failure": record.failure_report}
     chosen = found[wanted] if wanted else (record.report or record.failure_report)

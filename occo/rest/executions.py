@@ -88,7 +88,7 @@ def execution_action(body: dict[str, Any], execution_id: str) -> Any:
 
 def detail(occo: Occo, execution_id: str) -> dict[str, Any]:
     record = occo.execution(execution_id)
-    tasks = occo.store.executions.tasks(execution_id)
+    tasks = occo.execution_tasks(execution_id)
     created = [t.ended_at for t in tasks if t.action == "create" and t.ended_at]
     return {**summary(record), "parameters": record.parameters,
             "tasks": [task(t) for t in tasks],

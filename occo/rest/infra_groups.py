@@ -39,7 +39,7 @@ class InfraGroups(MethodView):
     @blp.response(200, InfraGroupListSchema)
     def get(self) -> Any:
         """Every infrastructure group with its members, oldest first."""
-        return {"items": [view(g) for g in service().occo.store.infra_groups.list()]}
+        return {"items": [view(g) for g in service().occo.infra_groups()]}
 
     @blp.arguments(InfraGroupCreateSchema, location="json", error_status_code=400)
     @blp.response(201, InfraGroupSchema, headers={"Location": {
@@ -48,7 +48,7 @@ class InfraGroups(MethodView):
         """Create an empty group; 409 if the id is taken."""
         occo = service().occo
         occo.create_infra_group(body["id"], body["description"], created_by="rest")
-        return (view(occo.store.infra_groups.get(body["id"])), 201,
+        return (view(occo.infra_group(body["id"])), 201,
                 {"Location": url_for("infra_groups.InfraGroup", group_id=body["id"])})
 
 
@@ -57,7 +57,7 @@ class InfraGroup(MethodView):
     @blp.response(200, InfraGroupSchema)
     def get(self, group_id: str) -> Any:
         """The group and the ids of its infrastructures."""
-        return view(service().occo.store.infra_groups.get(group_id))
+        return view(service().occo.infra_group(group_id))
 
     @blp.response(200, InfraGroupSchema, description="The group as it was; its "
                                                      "infrastructures are untouched")
@@ -68,14 +68,14 @@ class InfraGroup(MethodView):
         target, since members that end would have nowhere to go.
         """
         occo = service().occo
-        record = occo.store.infra_groups.get(group_id)
+        record = occo.infra_group(group_id)
         for group in occo.execution_groups():
             running = group["status"] == "started" or \
                 (group["status"] == "pending" and group["execution_ids"])
             if running and group_id in (group["success_group_id"], group["failure_group_id"]):
                 raise Conflict(f"infrastructure group '{group_id}' is a target of execution "
                                f"group {group['id']}, which has not finished")
-        occo.store.infra_groups.delete(group_id)
+        occo.delete_infra_group(group_id)
         return view(record)
 
 
@@ -90,12 +90,12 @@ class Members(MethodView):
         """
         occo = service().occo
         added = occo.add_to_infra_group(group_id, body["infra_ids"], body["label"])
-        return {**view(occo.store.infra_groups.get(group_id)), "added": added}
+        return {**view(occo.infra_group(group_id)), "added": added}
 
     @blp.arguments(MembersRemoveSchema, location="json", error_status_code=400)
     @blp.response(200, InfraGroupSchema)
     def delete(self, body: dict[str, Any], group_id: str) -> Any:
         """Remove infrastructures from the group (ids that are not members are ignored)."""
-        groups = service().occo.store.infra_groups
-        groups.remove(group_id, body["infra_ids"])
-        return view(groups.get(group_id))
+        occo = service().occo
+        occo.remove_from_infra_group(group_id, body["infra_ids"])
+        return view(occo.infra_group(group_id))

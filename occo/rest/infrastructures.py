@@ -108,7 +108,7 @@ class Infrastructure(MethodView):
     def get(self, infra_id: str) -> Any:
         """Report every node with its instances (address, state) and scaling."""
         occo = service().occo
-        state = occo.store.infras.get(infra_id).state
+        state = occo.infrastructure(infra_id).state
         return occo.report(infra_id), 200, {"X-Occo-State": str(state)}
 
     @blp.response(200, InfraIdSchema, description="Every resource is gone")

@@ -19,7 +19,7 @@ blp = Blueprint("labels", __name__, url_prefix="/infrastructures",
 
 
 def _answer(infra_id: str) -> dict[str, Any]:
-    return {"infraid": infra_id, "labels": service().occo.store.infras.get(infra_id).labels}
+    return {"infraid": infra_id, "labels": service().occo.infrastructure(infra_id).labels}
 
 
 @blp.route("/<infra_id>/labels")
@@ -41,6 +41,6 @@ class Labels(MethodView):
     def put(self, body: dict[str, Any], infra_id: str) -> Any:
         """Replace every label with the given ones (null values are left out)."""
         occo = service().occo
-        current = occo.store.infras.get(infra_id).labels
+        current = occo.infrastructure(infra_id).labels
         occo.label_infrastructure(infra_id, {**dict.fromkeys(current), **body["labels"]})
         return _answer(infra_id)

@@ -29,7 +29,7 @@ class NodeDefinition(MethodView):
     def get(self, node_type: str) -> Any:
         """A node type's implementations, as imported."""
         return {"node_type": node_type,
-                "implementations": service().occo.store.node_defs.get(node_type)}
+                "implementations": service().occo.node_definition(node_type)}
 
     @blp.doc(requestBody=IMPLEMENTATIONS_BODY)
     @blp.response(200, NodeDefinitionSchema, description="Replaced (or created)")
@@ -41,7 +41,7 @@ class NodeDefinition(MethodView):
         occo = service().occo
         impls = parse_implementations(body_text(), node_type, occo.config.home)
         occo.replace_node_definitions({node_type: impls}, source=SOURCE)
-        return {"node_type": node_type, "implementations": occo.store.node_defs.get(node_type)}
+        return {"node_type": node_type, "implementations": occo.node_definition(node_type)}
 
     @blp.response(204)
     def delete(self, node_type: str) -> Any:

@@ -89,8 +89,8 @@ class Notifier:
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
-        self._last_id = self._occo.store.infras.last_event_id()
-        self._urls = self._occo.store.infras.notify_urls()
+        self._last_id = self._occo.last_event_id()
+        self._urls = self._occo.notify_urls()
         for target, name in ((self._watch, "occo-notify-watch"),
                              (self._send, "occo-notify-send")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -129,8 +129,8 @@ class Notifier:
 
     def _check(self) -> None:
         # Ids may commit out of order on PostgreSQL: look back a little, skip seen ones.
-        changes = self._occo.store.infras.state_changes(max(0, self._last_id - 50))
-        current = self._occo.store.infras.notify_urls()
+        changes = self._occo.state_changes(max(0, self._last_id - 50))
+        current = self._occo.notify_urls()
         with self._cv:
             known, self._urls = self._urls, current
             for event in changes:

@@ -78,9 +78,7 @@ class BackgroundRuns:
 
     def dispatch_unfinished(self) -> list[str]:
         """Dispatch every group with a queued or started execution (e.g. after a restart)."""
-        waiting = (ExecutionStatus.QUEUED, ExecutionStatus.STARTED)
-        ids = [g.id for g in self._occo.store.execution_groups.list()
-               if any(e.status in waiting for e in self._occo.store.executions.for_group(g.id))]
+        ids = self._occo.unfinished_execution_groups()
         for group_id in ids:
             log.info("dispatching execution group %s again", group_id)
             self.dispatch_group(group_id)
@@ -128,7 +126,7 @@ class BackgroundRuns:
                     current.done = True
                     return False
             if any(e.status == ExecutionStatus.QUEUED
-                   for e in self._occo.store.executions.for_group(group_id)):
+                   for e in self._occo.group_executions(group_id)):
                 return True
 
     # -- stopping ---------------------------------------------------------------------
@@ -171,7 +169,7 @@ class BackgroundRuns:
             ids = list(self._executions)
             groups = [g for g, d in self._dispatchers.items() if d.thread.is_alive()]
         for group_id in groups:
-            ids += [e.id for e in self._occo.store.executions.for_group(group_id)
+            ids += [e.id for e in self._occo.group_executions(group_id)
                     if e.status == ExecutionStatus.STARTED]
         for execution_id in ids:
             try:
