@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from occo.engine.builder import CreateExecutor
+from occo.engine.consoles import gather_consoles
 from occo.engine.dropper import DropExecutor, DropOutcome
 from occo.engine.leasing import exclusive, make_holder
 from occo.engine.plan import ObservedInstance, Plan, WantedNode, plan_build
@@ -263,14 +264,13 @@ class Lifecycle:
                       tasks: list[Task], runtime: InfraRuntime | None,
                       options: RunOptions) -> dict[str, Any]:
         infra = self.store.infras.get(infra_id) if self.store.infras.exists(infra_id) else None
+        instances = self.store.instances.for_infra(infra_id, include_destroyed=True)
         report = execution_report(
             infra=infra, infra_id=infra_id, execution_id=execution_id, workflow=workflow,
             status=status, error=error, started_at=started, ended_at=ended,
-            nodes=self.store.infras.nodes(infra_id),
-            instances=self.store.instances.for_infra(infra_id, include_destroyed=True),
-            tasks=tasks,
+            nodes=self.store.infras.nodes(infra_id), instances=instances, tasks=tasks,
             dependees={n.name: n.dependees for n in runtime.nodes.values()} if runtime else {},
-            base_url=options.base_url)
+            base_url=options.base_url, consoles=gather_consoles(self.registry, instances))
         self.store.executions.set_report(execution_id, report)
         self.publish(f"{workflow}_report", report)
         return report

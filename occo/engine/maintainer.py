@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from occo.engine.builder import CreateExecutor
+from occo.engine.consoles import gather_consoles
 from occo.engine.dropper import DropExecutor
 from occo.engine.leasing import held_lease, make_holder
 from occo.engine.plan import ObservedInstance, drop_order
@@ -362,13 +363,14 @@ class Maintainer:
         status = ExecutionStatus.FAILED if error or drop.left else ExecutionStatus.TERMINATED
         message = str(error) if error else (
             "could not drop: " + ", ".join(i for i, _ in drop.left) if drop.left else None)
+        instances = self.store.instances.for_infra(infra_id)
         report = execution_report(
             infra=self.store.infras.get(infra_id), infra_id=infra_id,
             execution_id=execution_id, workflow="maintain", status=str(status), error=message,
             started_at=started, ended_at=time.time(), nodes=self.store.infras.nodes(infra_id),
-            instances=self.store.instances.for_infra(infra_id), tasks=all_tasks,
+            instances=instances, tasks=all_tasks,
             dependees={n.name: n.dependees for n in runtime.nodes.values()},
-            base_url=self.base_url)
+            base_url=self.base_url, consoles=gather_consoles(self.registry, instances))
         self.store.executions.save_tasks([t.record(execution_id) for t in all_tasks])
         self.store.executions.finish(execution_id, status, error=message, report=report)
         self.publish("maintain_report", report)

@@ -132,3 +132,16 @@ class Configurable(Protocol):
     """
 
     def configure(self, ref: ResourceRef, plan: "JobPlan") -> StateReport: ...
+
+
+@runtime_checkable
+class ConsoleLinks(Protocol):
+    """Optional: a browser console URL for a resource, linked from reports.
+
+    One cheap call per instance; None when the cloud offers no console for it
+    (or the resource has vanished), never an exception. EC2 does not implement
+    it: AWS has no per-instance console URL API, and a web-console deep link
+    would depend on the region and account sign-in, not on the endpoint.
+    """
+
+    def console_url(self, ref: ResourceRef) -> str | None: ...

@@ -390,6 +390,24 @@ class NovaHandler(CloudHandler):
             raise self._error(exc, "looking for a lost server", nova, entry) from None
         return None
 
+    def console_url(self, ref: ResourceRef) -> str | None:
+        """The server's noVNC console URL (Nova's remote-consoles API, microversion 2.6+).
+
+        Best effort, for reports: a vanished server, an old cloud or a cloud
+        without consoles gives None. The URL carries a short-lived token.
+        """
+        config = to_nova_config(ref.config)
+        try:
+            conn, _ = self._connect(config)
+            console = conn.compute.create_server_remote_console(
+                ref.resource_id, protocol="vnc", type="novnc")
+        except Exception as exc:  # noqa: BLE001 - no console is not an error
+            log.debug("no console URL for server %s: %s", ref.resource_id,
+                      self._redact(str(exc)))
+            return None
+        url = getattr(console, "url", None)
+        return str(url) if url else None
+
     # -- destroy --------------------------------------------------------------------
     def destroy(self, ref: ResourceRef) -> None:
         config = to_nova_config(ref.config)

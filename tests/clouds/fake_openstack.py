@@ -13,6 +13,9 @@ services do where occo depends on it:
   gets 403 "Quota exceeded"; a GET or DELETE of an unknown server gets 404.
 * Booting from a volume (``block_device_mapping_v2``) creates a volume that
   survives the server unless ``delete_on_termination`` was asked for.
+* ``POST /servers/{id}/remote-consoles`` answers a noVNC URL with a fresh
+  token (kept in ``consoles``), or the error ``console_error`` when set,
+  after ``console_delay`` seconds.
 * Neutron allocates floating IPs from external networks and associates them
   with a server's port; the server's ``addresses`` then show them.
 
@@ -29,6 +32,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -131,6 +135,9 @@ class FakeOpenStack:
         self.create_requests: list[dict[str, Any]] = []
         self.volumes: dict[str, FakeVolume] = {}
         self.floating_ips: dict[str, FakeFloatingIp] = {}
+        self.consoles: dict[str, str] = {}          # server id -> last console URL issued
+        self.console_error: int | None = None       # e.g. 501: the cloud has no consoles
+        self.console_delay = 0.0                    # seconds a console request hangs
         self.requests: list[tuple[str, str]] = []
         self.unknown_routes: list[tuple[str, str]] = []
         self.auth_failures = 0
@@ -239,6 +246,8 @@ class FakeOpenStack:
         r("GET", r"/compute/v2\.1/servers", self._list_servers)
         r("GET", r"/compute/v2\.1/servers/(?P<server_id>[^/]+)", self._get_server)
         r("DELETE", r"/compute/v2\.1/servers/(?P<server_id>[^/]+)", self._delete_server)
+        r("POST", r"/compute/v2\.1/servers/(?P<server_id>[^/]+)/remote-consoles",
+          self._remote_console)
         r("GET", r"/image", self._image_versions, public=True)
         r("GET", r"/image/v2/images", self._list_images)
         r("GET", r"/image/v2/images/(?P<image_id>[^/]+)", self._get_image)
@@ -447,6 +456,24 @@ class FakeOpenStack:
         server.status = "DELETED"
         self.deleted_servers.append(server)
         return 204, None
+
+    def _remote_console(self, req: Request, body: Any, server_id: str) -> tuple[int, Any]:
+        time.sleep(self.console_delay)
+        if server_id not in self.servers:
+            raise _not_found(f"Instance {server_id}")
+        if self.console_error is not None:
+            raise _HttpError(self.console_error, {"HTTPNotImplemented": {
+                "code": self.console_error, "message": "Unable to get console"}})
+        spec = (body or {}).get("remote_console") or {}
+        if spec.get("protocol") != "vnc" or spec.get("type") != "novnc":
+            raise _HttpError(400, {"badRequest": {"code": 400,
+                                                  "message": "Unavailable console type"}})
+        asked = (req.headers.get("OpenStack-API-Version") or "compute 2.1").split()[-1]
+        if tuple(int(p) for p in asked.split(".")) < (2, 6):    # as Nova: not before 2.6
+            raise _not_found("The resource")
+        url = f"{self.base}/vnc_auto.html?token={uuid.uuid4()}"
+        self.consoles[server_id] = url
+        return 200, {"remote_console": {"protocol": "vnc", "type": "novnc", "url": url}}
 
     # -- Glance -------------------------------------------------------------------------
     def _image_versions(self, _req: Request, _body: Any) -> tuple[int, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -369,3 +370,100 @@ def test_a_node_without_credentials_is_refused_and_nothing_is_left(
         "auth_data.yaml: no resource entry matches resource {type: nova, endpoint: "
         f"{openstack.auth_url}}}")
     assert openstack.requests == [] and occo.list_infrastructures() == []
+
+
+# --------------------------------------------------------------------------- console links
+
+
+def report_links(report: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Instance id -> links of every instance in an execution report."""
+    assert report is not None
+    return {inst_id: inst["links"] for node in report["nodes"].values()
+            for inst_id, inst in node["instances"].items()}
+
+
+def server_of(cloud: fos.FakeOpenStack, instance_id: str) -> fos.FakeServer:
+    return next(s for s in cloud.live_servers() if s.metadata["occo_instance_id"] == instance_id)
+
+
+def test_build_and_maintain_reports_link_each_server_console(
+        openstack: fos.FakeOpenStack, tmp_path: Path, make_occo: MakeOcco) -> None:
+    occo = make_occo(nova_auth(openstack))
+    defs, infra = write_cluster(tmp_path, openstack)
+    occo.import_node_definitions(defs)
+
+    result = occo.build(infra, parallelize=True)
+
+    links = report_links(result.report)
+    assert len(links) == 2
+    for instance_id, link in links.items():
+        url = openstack.consoles[server_of(openstack, instance_id).id]
+        assert url.startswith(f"{openstack.base}/vnc_auto.html?token=")
+        assert link["console"] == url
+        assert link["rest"].endswith(f"/{instance_id}")
+    assert report_links(occo.execution(result.execution_id).report) == links   # as stored
+
+    occo.scale(result.infra_id, "worker", change=1)
+    [scaled] = occo.maintain([result.infra_id])
+    assert scaled.execution_id is not None
+    maintained = report_links(occo.execution(scaled.execution_id).report)
+    assert len(maintained) == 3
+    assert {link["console"] for link in maintained.values()} == set(openstack.consoles.values())
+    occo.destroy(result.infra_id)
+
+
+def test_a_console_api_error_leaves_the_link_null_and_the_build_succeeds(
+        openstack: fos.FakeOpenStack, tmp_path: Path, make_occo: MakeOcco) -> None:
+    openstack.console_error = 501                        # a cloud without consoles
+    occo = make_occo(nova_auth(openstack))
+    defs, infra = write_cluster(tmp_path, openstack)
+    occo.import_node_definitions(defs)
+
+    result = occo.build(infra)
+
+    assert result.report is not None and result.report["status"] == "terminated"
+    links = report_links(result.report)
+    assert len(links) == 2 and all(link["console"] is None for link in links.values())
+    assert len(openstack.live_servers()) == 2
+    assert any("/remote-consoles" in path for _, path in openstack.requests)   # it was asked
+    occo.destroy(result.infra_id)
+
+
+def test_console_url_of_a_vanished_server_is_none(openstack: fos.FakeOpenStack,
+                                                  tmp_path: Path) -> None:
+    handler = handler_for(tmp_path, nova_auth(openstack))
+    ref = create(handler, nova_config(openstack))
+    assert handler.console_url(ref) == openstack.consoles[ref.resource_id]
+    handler.destroy(ref)
+    assert handler.console_url(ref) is None
+
+
+def test_dummy_builds_have_no_console_link(tmp_path: Path, make_occo: MakeOcco) -> None:
+    occo = make_occo(None)
+    (tmp_path / "defs.yaml").write_text("'node_def:basic':\n  - resource: {type: dummy}\n")
+    (tmp_path / "infra.yaml").write_text(
+        "infra_name: plain\nnodes:\n  - {name: n, type: basic, scaling: {min: 2}}\n")
+    occo.import_node_definitions(tmp_path / "defs.yaml")
+
+    result = occo.build(tmp_path / "infra.yaml")
+
+    links = report_links(result.report)
+    assert len(links) == 2 and all(link["console"] is None for link in links.values())
+
+
+def test_a_slow_console_api_does_not_hold_up_the_report(
+        openstack: fos.FakeOpenStack, tmp_path: Path, make_occo: MakeOcco) -> None:
+    from occo.engine.consoles import gather_consoles
+
+    occo = make_occo(nova_auth(openstack))
+    defs, infra = write_cluster(tmp_path, openstack)
+    occo.import_node_definitions(defs)
+    result = occo.build(infra)
+    instances = occo.store.instances.for_infra(result.infra_id)
+
+    openstack.console_delay = 1.0
+    started = time.monotonic()
+    assert gather_consoles(occo.registry, instances, budget=0.2) == {}
+    assert time.monotonic() - started < 0.8
+    openstack.console_delay = 0.0
+    assert len(gather_consoles(occo.registry, instances)) == 2
