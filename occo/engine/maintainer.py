@@ -187,13 +187,13 @@ class Maintainer:
                     states = handler.states(refs)
                 else:
                     states = list(pool.map(handler.state, refs))
-                reports.update({inst.id: st for (inst, _), st in zip(pairs, states)})
+                reports.update({inst.id: st for (inst, _), st in zip(pairs, states, strict=True)})
             checks = [inst for pairs in by_type.values() for inst, _ in pairs
                       if reports[inst.id].state == ResourceState.RUNNING
                       and self._health_spec(runtime, inst)]
             healths = dict(zip([i.id for i in checks], pool.map(
                 lambda inst: run_health_checks(self.registry, self._health_spec(runtime, inst),
-                                               self._address(inst)), checks)))
+                                               self._address(inst)), checks), strict=True))
         out: dict[str, ProbeResult] = {}
         for inst_id, report in reports.items():
             if report.state == ResourceState.RUNNING:

@@ -314,13 +314,13 @@ def _index(raw: Any, context: _LoadContext) -> LocationIndex:
         if isinstance(item, CommentedMap):
             for key, value in item.items():
                 child = (*path, key)
-                _record(index.keys, child, source, lambda k=key: item.lc.key(k))
-                _record(index.values, child, source, lambda k=key: item.lc.value(k))
+                _record(index.keys, child, source, lambda k=key, m=item: m.lc.key(k))
+                _record(index.values, child, source, lambda k=key, m=item: m.lc.value(k))
                 children.append((child, value))
         else:
             for position, value in enumerate(item):
                 child = (*path, position)
-                _record(index.values, child, source, lambda i=position: item.lc.item(i))
+                _record(index.values, child, source, lambda i=position, m=item: m.lc.item(i))
                 children.append((child, value))
         stack.extend(reversed(children))   # document order: anchors before aliases
     return index
