@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from occo.errors import Conflict, OccoError, UserInputError
 from occo.model.states import ExecutionStatus as S
+from occo.engine.watch import watch_requests
 from occo.store.store import Store
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from occo.engine.maintainer import Maintainer
 
 ACTIONS = ("cancel", "force-cancel", "kill", "resume", "force-resume")
-WATCH_EVERY = 0.2
 
 
 def apply_action(store: Store, execution_id: str, action: str) -> bool:
@@ -72,13 +72,11 @@ class ExecutionRunner:
     def run_started(self, execution_id: str) -> None:
         """Run an execution already moved to STARTED; never raises."""
         execution = self.store.executions.get(execution_id)
-        cancel, kill, done = threading.Event(), threading.Event(), threading.Event()
-        watcher = threading.Thread(target=self._watch, args=(execution_id, cancel, kill, done),
-                                   daemon=True, name=f"watch-{execution_id[:8]}")
-        watcher.start()
+        cancel, kill = threading.Event(), threading.Event()
         try:
-            self._dispatch(execution.workflow, execution.infra_id or "", execution_id,
-                           execution.parameters, cancel, kill)
+            with watch_requests(self.store, execution_id, cancel, kill):
+                self._dispatch(execution.workflow, execution.infra_id or "", execution_id,
+                               execution.parameters, cancel, kill)
         except OccoError as exc:
             self._end(execution_id, S.CANCELLED if cancel.is_set() else S.FAILED, str(exc))
         except Exception as exc:  # noqa: BLE001 - an execution ends, whatever happened
@@ -86,21 +84,10 @@ class ExecutionRunner:
         else:
             self._end(execution_id, S.TERMINATED, None)
         finally:
-            done.set()
-            watcher.join()
             self._join_target_group(execution_id)
 
     def _end(self, execution_id: str, status: S, error: str | None) -> None:
         self.store.executions.finish(execution_id, status, error=error, keep_terminal=True)
-
-    def _watch(self, execution_id: str, cancel: threading.Event, kill: threading.Event,
-               done: threading.Event) -> None:
-        while not done.wait(WATCH_EVERY):
-            requested = self.store.executions.get(execution_id).requested_action
-            if requested in ("cancel", "force-cancel", "kill"):
-                if requested == "kill":
-                    kill.set()
-                cancel.set()
 
     def _dispatch(self, workflow: str, infra_id: str, execution_id: str,
                   params: dict[str, Any], cancel: threading.Event,

@@ -23,6 +23,7 @@ from occo.engine.readiness import check_names
 from occo.engine.report import execution_report
 from occo.engine.runtime import InfraRuntime, NodeRuntime, choose_implementation
 from occo.engine.tasks import Task
+from occo.engine.watch import watch_requests
 from occo.errors import BuildFailed, DescriptionError, DestroyIncomplete, Interrupted, OccoError
 from occo.model.description import InfraDescription, check_node_types
 from occo.model.states import ExecutionStatus, InfraState, InstanceState
@@ -165,11 +166,15 @@ class Lifecycle:
             if not drop.ok:
                 error = OccoError("could not drop: " + "; ".join(r for _, r in drop.left))
         if error is None:
-            outcome = CreateExecutor(
-                self.store, self.registry, runtime, execution_id=execution_id,
-                concurrency=options.concurrency, create_timeout=options.create_timeout,
-                cancel=cancel, progress=progress,
-            ).run([t for t in tasks if t.action == "create"], self._ready_addresses(the_id))
+            cancel = cancel or threading.Event()
+            kill = kill or threading.Event()
+            with watch_requests(self.store, execution_id, cancel, kill):  # cancels from anywhere
+                outcome = CreateExecutor(
+                    self.store, self.registry, runtime, execution_id=execution_id,
+                    concurrency=options.concurrency, create_timeout=options.create_timeout,
+                    cancel=cancel, progress=progress,
+                ).run([t for t in tasks if t.action == "create"],
+                      self._ready_addresses(the_id))
             error, cancelled = outcome.error, outcome.cancelled
 
         if error is None and not cancelled:
@@ -221,7 +226,8 @@ class Lifecycle:
             return options.execution_id
         execution_id = str(uuid.uuid4())
         self.store.executions.create(execution_id, infra_id, workflow,
-                                     {"concurrency": options.concurrency}, options.creator)
+                                     {"concurrency": options.concurrency,
+                                      "rollback": options.rollback}, options.creator)
         return execution_id
 
     def _record_intents(self, runtime: InfraRuntime, plan: Plan, execution_id: str) -> list[Task]:

@@ -184,3 +184,72 @@ dependencies:
     assert all(i.state == InstanceState.READY for i in live)
     with pytest.raises(Exception, match="needs one of"):
         occo.execution_action(failed.id, "resume")
+
+
+def test_cancel_of_a_started_build_rolls_back_its_new_work(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    occo.import_node_definitions(make_file(defs()))
+    occo.import_node_definitions(make_file(defs(fail=1.0, name="flaky")))
+    description = make_file("""
+infra_name: cancelled
+nodes:
+  - &A {name: a, type: sim}
+  - &B {name: b, type: flaky, scaling: {min: 3, max: 3}}
+dependencies:
+  - [*B, *A]
+""")
+    ids: list[str] = []
+    with pytest.raises(Exception, match="failed"):
+        occo.build(description, rollback=False, on_infra_id=ids.append)
+    failed = occo.executions(ids[0])[0]
+    kept = {i.id for i in occo.store.instances.for_infra(ids[0])
+            if i.state == InstanceState.READY}
+    occo.import_node_definitions(make_file(defs(create=0.5, name="flaky")))   # slow, fine
+    occo.execution_action(failed.id, "resume")
+    runner = threading.Thread(target=occo.run_execution, args=(failed.id,))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not any(i.node_name == "b" and i.resource_id
+                  for i in occo.store.instances.for_infra(ids[0])):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    occo.execution_action(failed.id, "cancel")        # started: asks it to stop
+    runner.join(timeout=30)
+    record = occo.execution(failed.id)
+    assert record.status == S.CANCELLED and record.parameters["rollback"] is False
+    live = occo.store.instances.for_infra(ids[0])
+    assert {i.id for i in live if i.state == InstanceState.READY} >= kept
+    # It stopped starting new work, and (rollback off) kept only what became ready:
+    # nothing pending or half-created is left behind.
+    b = [i for i in live if i.node_name == "b"]
+    assert len(b) < 3 and all(i.state == InstanceState.READY for i in b)
+    assert occo.store.dummy.count() == len(kept) + len(b)
+
+
+def test_a_build_started_anywhere_can_be_cancelled_through_its_execution(
+        occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    """E.g. a CLI build cancelled from the REST service: it rolls back, ends cancelled."""
+    occo.import_node_definitions(make_file(defs(create=0.3, name="slow")))
+    description = make_file("infra_name: c\nnodes:\n  - {name: n, type: slow, "
+                            "scaling: {min: 6, max: 6}}\n")
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            occo.build(description, on_infra_id=ids.append)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (ids and occo.store.dummy.count()):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    execution = occo.executions(ids[0])[0]
+    assert execution.status == S.STARTED
+    occo.execution_action(execution.id, "cancel")
+    thread.join(timeout=30)
+    assert errors and "interrupted" in str(errors[0])
+    assert occo.execution(execution.id).status == S.CANCELLED
+    assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
