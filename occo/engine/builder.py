@@ -103,10 +103,14 @@ class CreateExecutor:
         for live in self._waiting:
             if self._deps_ready(live.node):
                 live.task.queued_at = now
+        self._stop_deadline: float | None = None
         workers = self.concurrency + min(32, max(4, len(tasks)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="occo-build") as pool:
-            self._pool = pool
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="occo-build")
+        self._pool = pool
+        try:
             self._loop()
+        finally:  # never wait for a call that hangs past its timeout
+            pool.shutdown(wait=self._in_flight == 0, cancel_futures=True)
         cancelled = self.cancel.is_set() and self._error is None
         return BuildOutcome(tasks=[l.task for l in self._all_tasks()], error=self._error,
                             cancelled=cancelled, created=list(self._created))
@@ -123,8 +127,13 @@ class CreateExecutor:
             if not self._stopping():
                 self._start_ready()
                 self._submit_due_polls()
-            if self._stopping() and self._in_flight == 0:
-                return
+            if self._stopping():
+                if self._stop_deadline is None:
+                    self._stop_deadline = time.monotonic() + self.create_timeout
+                # In-flight calls finish first, unless they hang past the create timeout:
+                # then their records stay CREATING for destroy (or recover) to finish.
+                if self._in_flight == 0 or time.monotonic() > self._stop_deadline:
+                    return
             if not self._stopping() and not self._waiting and not self._live_unready() \
                     and self._in_flight == 0:
                 return
@@ -171,8 +180,11 @@ class CreateExecutor:
         for live in startable:
             try:
                 prepared.append((live, self._prepare(live)))
-            except OccoError as exc:
-                self._in_flight_creates[live.node.resource_type] -= 1
+            except Exception as exc:  # noqa: BLE001 - a template or plugin error fails this one
+                for other in startable:
+                    self._in_flight_creates[other.node.resource_type] -= 1
+                unstarted = [o for o in startable if o is not live]
+                self._waiting = still + unstarted   # the run reports them, still pending
                 self._live[live.task.instance_id] = live
                 self._fail(live, exc)
                 return
@@ -246,6 +258,7 @@ class CreateExecutor:
     # -- results ------------------------------------------------------------------
     def _handle(self, batch: list[tuple[str, str, Any]]) -> None:
         transitions: list[tuple[str, InstanceState, dict[str, Any]]] = []
+        late: list[tuple[str, CreateResult]] = []
         now = time.time()
         for kind, instance_id, result in batch:
             self._in_flight -= 1
@@ -253,9 +266,15 @@ class CreateExecutor:
             if kind == "create":
                 self._in_flight_creates[live.node.resource_type] -= 1
                 if isinstance(result, BaseException):
-                    self._fail(live, result, recorded=False)
+                    if live.task.status != TaskStatus.FAILED:
+                        self._fail(live, result)
                     continue
                 create_result, ref = result
+                if live.task.status == TaskStatus.FAILED:
+                    # Timed out while the call ran: keep the id so rollback finds it.
+                    self._created.append(instance_id)
+                    late.append((instance_id, create_result))
+                    continue
                 live.ref = ref
                 live.task.created_at = now
                 live.task.status = TaskStatus.BOOTING
@@ -270,10 +289,15 @@ class CreateExecutor:
                 self._on_probe(live, result, transitions, now)
         if transitions:
             self.store.instances.transition_many(transitions)
+        for instance_id, created in late:
+            self.store.instances.update_fields(instance_id, resource_id=created.resource_id,
+                                               resource_data=created.data)
 
     def _on_probe(self, live: _Live, result: ProbeResult | BaseException,
                   transitions: list[tuple[str, InstanceState, dict[str, Any]]],
                   now: float) -> None:
+        if live.task.status == TaskStatus.FAILED:  # timed out while this probe ran
+            return
         if isinstance(result, BaseException):
             live.last_reason = str(result)
             self._reschedule(live, None)
@@ -323,7 +347,7 @@ class CreateExecutor:
             return
         now = time.monotonic()
         for live in self._live.values():
-            if live.task.status == TaskStatus.BOOTING and \
+            if live.task.status in (TaskStatus.CREATING, TaskStatus.BOOTING) and \
                     now - live.started_mono > self._timeout_for(live):
                 reason = f" (last: {live.last_reason})" if live.last_reason else ""
                 self._fail(live, OccoError(
@@ -331,7 +355,7 @@ class CreateExecutor:
                     f"{self._timeout_for(live):g} s{reason}"))
                 return
 
-    def _fail(self, live: _Live, exc: BaseException, *, recorded: bool = True) -> None:
+    def _fail(self, live: _Live, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, OccoError) else f"{type(exc).__name__}: {exc}"
         live.task.status = TaskStatus.FAILED
         live.task.error = message

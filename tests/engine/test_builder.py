@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +126,33 @@ def test_health_check_type_key_is_a_setting_and_unknown_checks_are_refused(
 """)
     with pytest.raises(DescriptionError, match=r"odd.yaml:4:20: .*unknown key 'telepathy'"):
         occo.import_node_definitions(tmp_path / "odd.yaml")
+
+
+def test_a_probe_that_outlives_the_timeout_still_rolls_back_cleanly(
+        occo: Occo, tmp_path: Path) -> None:
+    _file(tmp_path, "defs.yaml", f"""
+'node_def:slowcheck':
+  - resource: {{type: dummy}}
+    health_check:
+      command: ["{sys.executable}", "-c", "import time; time.sleep(0.8)"]
+      timeout: 0.3
+""")
+    occo.import_node_definitions(tmp_path / "defs.yaml")
+    with pytest.raises(BuildFailed, match="not ready within 0.3 s"):
+        occo.build(_file(tmp_path, "i.yaml", "infra_name: t\nnodes:\n  - {name: n, type: slowcheck}\n"))
+    assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
+    assert occo.executions()[0].status == "failed"
+
+
+def test_a_create_call_that_outlives_the_timeout_is_recorded_and_rolled_back(
+        occo: Occo, tmp_path: Path) -> None:
+    _file(tmp_path, "defs.yaml", """
+'node_def:slowcreate':
+  - resource: {type: dummy, create_delay: 1.0}
+    health_check: {timeout: 0.3}
+""")
+    occo.import_node_definitions(tmp_path / "defs.yaml")
+    with pytest.raises(BuildFailed, match="not ready within 0.3 s"):
+        occo.build(_file(tmp_path, "i.yaml", "infra_name: t\nnodes:\n  - {name: n, type: slowcreate}\n"))
+    # The late resource was recorded when the call returned, then rolled back.
+    assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
