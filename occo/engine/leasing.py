@@ -57,7 +57,11 @@ def held_lease(store: Store, infra_id: str, holder: str,
 
     def renew() -> None:
         while not stop.wait(ttl / 3):
-            if not store.leases.renew(infra_id, holder, ttl):
+            try:
+                renewed = store.leases.renew(infra_id, holder, ttl)
+            except Exception:  # noqa: BLE001 - a store we cannot reach is a lost lease
+                renewed = False
+            if not renewed:
                 lost.set()
                 return
 

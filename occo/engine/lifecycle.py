@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -127,7 +128,8 @@ class Lifecycle:
         if dry_run:
             return BuildResult(the_id, None, plan, nodes=runtime.nodes)
         with exclusive(self.store, the_id, make_holder(), "update" if updating else "build"):
-            if updating:  # re-plan under the lease: a maintainer may have just acted
+            if updating:  # re-read and re-plan under the lease: others may have just acted
+                previous = self.store.infras.get(the_id)
                 plan = plan_for(self.store, desc, infra_id)
             if kill is not None and kill.is_set():
                 options = replace(options, rollback=False)
@@ -156,6 +158,36 @@ class Lifecycle:
         self.store.events.add("execution_started", f"{workflow} started", infra_id=the_id,
                               execution_id=execution_id)
 
+        with self._guard(the_id, execution_id):
+            return self._run_plan(desc, options, the_id, previous, previous_rows, runtime, plan,
+                                  cancel, progress, kill, workflow, execution_id, started)
+
+    @contextmanager
+    def _guard(self, infra_id: str, execution_id: str) -> Iterator[None]:
+        """An unexpected error (a bug, a plugin's own exception) still ends the
+        execution and marks the infrastructure failed, so destroy or a
+        maintainer can take over instead of finding it 'building' forever."""
+        try:
+            yield
+        except (BuildFailed, Interrupted, DestroyIncomplete):
+            raise                              # these already left consistent records
+        except BaseException as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            with suppress(Exception):
+                self.store.executions.finish(execution_id, ExecutionStatus.FAILED,
+                                             error=message, keep_terminal=True)
+            with suppress(Exception):
+                self.store.infras.set_state(infra_id, InfraState.FAILED)
+            with suppress(Exception):
+                self.store.events.add("execution_crashed", message, infra_id=infra_id,
+                                      execution_id=execution_id)
+            raise
+
+    def _run_plan(self, desc: InfraDescription, options: RunOptions, the_id: str,
+                  previous: InfraRecord | None, previous_rows: list[NodeRecord],
+                  runtime: InfraRuntime, plan: Plan, cancel: threading.Event | None,
+                  progress: Progress | None, kill: threading.Event | None, workflow: str,
+                  execution_id: str, started: float) -> BuildResult:
         tasks = self._record_intents(runtime, plan, execution_id)
         error: OccoError | None = None
         cancelled = False
@@ -308,8 +340,9 @@ class Lifecycle:
         started = time.time()
         execution_id = self._start_execution(infra_id, "destroy", options)
         deps = self._stored_dependents(infra.description)
-        outcome = self._drop(None, self.store.instances.for_infra(infra_id), execution_id,
-                             options, progress, dependents=deps)
+        with self._guard(infra_id, execution_id):
+            outcome = self._drop(None, self.store.instances.for_infra(infra_id), execution_id,
+                                 options, progress, dependents=deps)
         if outcome.ok:
             report = self._finish(infra_id, execution_id, "destroy", ExecutionStatus.TERMINATED,
                                   None, started, outcome.tasks, None, options)

@@ -183,10 +183,7 @@ class Maintainer:
             for rtype, pairs in by_type.items():
                 handler = self.registry.handler(rtype)
                 refs = [ref for _, ref in pairs]
-                if isinstance(handler, BatchStates):
-                    states = handler.states(refs)
-                else:
-                    states = list(pool.map(handler.state, refs))
+                states = self._states(handler, refs, pool)
                 reports.update({inst.id: st for (inst, _), st in zip(pairs, states, strict=True)})
             checks = [inst for pairs in by_type.values() for inst, _ in pairs
                       if reports[inst.id].state == ResourceState.RUNNING
@@ -205,6 +202,25 @@ class Maintainer:
             else:
                 out[inst_id] = ProbeResult(Verdict.WAIT, report.reason or str(report.state))
         return out
+
+    @staticmethod
+    def _states(handler: Any, refs: list[ResourceRef],
+                pool: ThreadPoolExecutor) -> list[StateReport]:
+        """States of many resources; a cloud error makes them UNKNOWN for this
+        pass instead of stopping maintenance of the whole infrastructure."""
+        if isinstance(handler, BatchStates):
+            try:
+                return handler.states(refs)
+            except Exception as exc:  # noqa: BLE001 - one failing call is not fatal
+                return [StateReport(ResourceState.UNKNOWN, reason=str(exc))] * len(refs)
+
+        def one(ref: ResourceRef) -> StateReport:
+            try:
+                return handler.state(ref)
+            except Exception as exc:  # noqa: BLE001 - as above, per instance
+                return StateReport(ResourceState.UNKNOWN, reason=str(exc))
+
+        return list(pool.map(one, refs))
 
     @staticmethod
     def _health_spec(runtime: InfraRuntime, inst: InstanceRecord) -> dict[str, Any]:
@@ -242,8 +258,9 @@ class Maintainer:
                                      "ready_at": inst.ready_at or now}))
                 continue
             else:
-                since = inst.unhealthy_since or (inst.state_since if inst.state ==
-                                                 InstanceState.BOOTING else now)
+                since = inst.unhealthy_since or (
+                    inst.state_since if inst.state in (InstanceState.BOOTING,
+                                                       InstanceState.UNKNOWN) else now)
                 if now - since <= self._timeout(runtime, inst):
                     if inst.state == InstanceState.READY:
                         changes.append((inst.id, InstanceState.UNHEALTHY,
