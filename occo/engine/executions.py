@@ -9,6 +9,7 @@ an execution another process is running.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from occo.engine.maintainer import Maintainer
 
 ACTIONS = ("cancel", "force-cancel", "kill", "resume", "force-resume")
+LEASE_WAIT = 30.0   # seconds a run waits for another holder of the infrastructure's lease
 
 
 def apply_action(store: Store, execution_id: str, action: str) -> bool:
@@ -75,8 +77,8 @@ class ExecutionRunner:
         cancel, kill = threading.Event(), threading.Event()
         try:
             with watch_requests(self.store, execution_id, cancel, kill):
-                self._dispatch(execution.workflow, execution.infra_id or "", execution_id,
-                               execution.parameters, cancel, kill)
+                self._dispatch_when_free(execution.workflow, execution.infra_id or "",
+                                         execution_id, execution.parameters, cancel, kill)
         except OccoError as exc:
             self._end(execution_id, S.CANCELLED if cancel.is_set() else S.FAILED, str(exc))
         except Exception as exc:  # noqa: BLE001 - an execution ends, whatever happened
@@ -88,6 +90,22 @@ class ExecutionRunner:
 
     def _end(self, execution_id: str, status: S, error: str | None) -> None:
         self.store.executions.finish(execution_id, status, error=error, keep_terminal=True)
+
+    def _dispatch_when_free(self, workflow: str, infra_id: str, execution_id: str,
+                            params: dict[str, Any], cancel: threading.Event,
+                            kill: threading.Event) -> None:
+        """Dispatch, waiting (boundedly) while another process holds the lease —
+        a maintenance pass in flight should delay a group member, not fail it."""
+        deadline = time.monotonic() + LEASE_WAIT
+        delay = 0.1
+        while True:
+            try:
+                return self._dispatch(workflow, infra_id, execution_id, params, cancel, kill)
+            except Conflict:
+                if cancel.is_set() or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     def _dispatch(self, workflow: str, infra_id: str, execution_id: str,
                   params: dict[str, Any], cancel: threading.Event,

@@ -19,8 +19,10 @@ from tests.groups.conftest import defs
 INFRA = "infra_name: tenant\nnodes:\n  - {name: worker, type: sim, scaling: {min: 1, max: 5}}\n"
 
 
-def _tenants(occo: Occo, make_file, count: int, group: str = "tenants") -> list[str]:  # type: ignore[no-untyped-def]
-    occo.import_node_definitions(make_file(defs()))
+def _tenants(occo: Occo, make_file, count: int, group: str = "tenants",  # type: ignore[no-untyped-def]
+             create: float = 0.0) -> list[str]:
+    # Instances keep the implementation they were built with, scale-ups included.
+    occo.import_node_definitions(make_file(defs(create=create)))
     ids = [occo.build(make_file(INFRA)).infra_id for _ in range(count)]
     occo.create_infra_group(group)
     occo.add_to_infra_group(group, ids)
@@ -52,8 +54,7 @@ def _statuses(occo: Occo, group_id: str) -> list[S]:
 
 
 def test_twenty_infrastructures_never_more_than_three_at_once(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
-    ids = _tenants(occo, make_file, 20)
-    occo.import_node_definitions(make_file(defs(create=0.05, boot=0.05)))
+    ids = _tenants(occo, make_file, 20, create=0.05)
     group = occo.start_execution_group("tenants", "scale",
                                        default_parameters={"node": "worker", "change": 1},
                                        concurrency=3)
@@ -91,8 +92,7 @@ def test_cancel_marks_queued_executions_cancelled_at_once(occo: Occo, make_file)
 
 
 def test_target_groups_and_report_at_first_failure(occo: Occo, make_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    ids = _tenants(occo, make_file, 6)
-    occo.import_node_definitions(make_file(defs(create=0.3)))
+    ids = _tenants(occo, make_file, 6, create=0.3)
     occo.create_infra_group("ok")
     occo.create_infra_group("broken")
     with pytest.raises(NotFound):
