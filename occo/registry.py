@@ -32,12 +32,6 @@ class PluginRegistry:
             self._points[group] = {ep.name: ep for ep in entry_points(group=group)}
         return self._points[group]
 
-    def resource_types(self) -> list[str]:
-        return sorted(self._group(RESOURCE_GROUP))
-
-    def health_check_names(self) -> list[str]:
-        return sorted(self._group(HEALTH_GROUP))
-
     def _load(self, group: str, name: str, unknown: str) -> Any:
         """The plugin class registered as ``name``; a clear error listing the others."""
         point = self._group(group).get(name)

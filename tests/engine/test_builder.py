@@ -39,6 +39,17 @@ def _tasks(report: dict) -> dict[str, list[dict]]:  # type: ignore[type-arg]
     return out
 
 
+def _assert_times_out(occo: Occo, tmp_path: Path, definition: str, seconds: str) -> None:
+    """Building one node of ``definition`` fails on its timeout and leaves nothing."""
+    _file(tmp_path, "defs.yaml", definition)
+    occo.import_node_definitions(tmp_path / "defs.yaml")
+    node_type = definition.split("'node_def:")[1].split("'")[0]
+    with pytest.raises(BuildFailed, match=f"not ready within {seconds} s"):
+        occo.build(_file(tmp_path, "i.yaml",
+                         f"infra_name: t\nnodes:\n  - {{name: n, type: {node_type}}}\n"))
+    assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
+
+
 def test_an_instance_waits_only_for_its_own_dependencies(occo: Occo, tmp_path: Path) -> None:
     occo.import_node_definitions(_defs(tmp_path, slow=(0.1, 1.0), fast=(0.05, 0.05)))
     result = occo.build(_file(tmp_path, "i.yaml", """
@@ -93,15 +104,11 @@ nodes:
 
 
 def test_create_timeout_fails_and_rolls_back(occo: Occo, tmp_path: Path) -> None:
-    _file(tmp_path, "defs.yaml", """
+    _assert_times_out(occo, tmp_path, """
 'node_def:never':
   - resource: {type: dummy, boot_delay: 30}
     health_check: {timeout: 0.5}
-""")
-    occo.import_node_definitions(tmp_path / "defs.yaml")
-    with pytest.raises(BuildFailed, match="not ready within 0.5 s"):
-        occo.build(_file(tmp_path, "i.yaml", "infra_name: t\nnodes:\n  - {name: n, type: never}\n"))
-    assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
+""", "0.5")
     failed = occo.executions()[0]
     assert failed.status == "failed" and failed.report is not None
     assert "not ready within" in failed.report["error"]
@@ -130,29 +137,21 @@ def test_health_check_type_key_is_a_setting_and_unknown_checks_are_refused(
 
 def test_a_probe_that_outlives_the_timeout_still_rolls_back_cleanly(
         occo: Occo, tmp_path: Path) -> None:
-    _file(tmp_path, "defs.yaml", f"""
+    _assert_times_out(occo, tmp_path, f"""
 'node_def:slowcheck':
   - resource: {{type: dummy}}
     health_check:
       command: ["{sys.executable}", "-c", "import time; time.sleep(0.8)"]
       timeout: 0.3
-""")
-    occo.import_node_definitions(tmp_path / "defs.yaml")
-    with pytest.raises(BuildFailed, match="not ready within 0.3 s"):
-        occo.build(_file(tmp_path, "i.yaml", "infra_name: t\nnodes:\n  - {name: n, type: slowcheck}\n"))
-    assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
+""", "0.3")
     assert occo.executions()[0].status == "failed"
 
 
 def test_a_create_call_that_outlives_the_timeout_is_recorded_and_rolled_back(
         occo: Occo, tmp_path: Path) -> None:
-    _file(tmp_path, "defs.yaml", """
+    # The late resource is recorded when the call returns, then rolled back.
+    _assert_times_out(occo, tmp_path, """
 'node_def:slowcreate':
   - resource: {type: dummy, create_delay: 1.0}
     health_check: {timeout: 0.3}
-""")
-    occo.import_node_definitions(tmp_path / "defs.yaml")
-    with pytest.raises(BuildFailed, match="not ready within 0.3 s"):
-        occo.build(_file(tmp_path, "i.yaml", "infra_name: t\nnodes:\n  - {name: n, type: slowcreate}\n"))
-    # The late resource was recorded when the call returned, then rolled back.
-    assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
+""", "0.3")
