@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import chain_description, dummy_definition, fresh_occo  # noqa: E402
+from _common import chain_description, dummy_definition, fresh_occo
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import chain_description, dummy_definition, fresh_occo  # noqa: E402
+from _common import chain_description, dummy_definition, fresh_occo
 
 
 def timed(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]

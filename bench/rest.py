@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import dummy_definition, fresh_occo  # noqa: E402
+from _common import dummy_definition, fresh_occo
 
 
 def start_service(home: Path) -> tuple[subprocess.Popen[str], str, int]:

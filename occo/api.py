@@ -10,13 +10,11 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
+from dataclasses import replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from occo.config import Config, load_config
 from occo.registry import PluginRegistry
@@ -33,8 +31,8 @@ from occo.store.records import (
 from occo.store.store import Store
 
 if TYPE_CHECKING:  # the engine loads on first use: listing must start fast
-    from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
     from occo.engine.executions import ExecutionRunner
+    from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
     from occo.engine.maintainer import Maintainer, PassResult
     from occo.engine.requests import ScaleAccepted
     from occo.model.description import InfraDescription
@@ -54,7 +52,7 @@ class Occo:
                                                   auth_data=auth))
 
     @cached_property
-    def lifecycle(self) -> "Lifecycle":
+    def lifecycle(self) -> Lifecycle:
         from occo.engine.lifecycle import Lifecycle
 
         return Lifecycle(self.store, self.registry, self.report_log.publish)
@@ -65,10 +63,10 @@ class Occo:
 
     @classmethod
     def from_files(cls, cfg_path: str | None = None,
-                   auth_data_path: str | None = None) -> "Occo":
+                   auth_data_path: str | None = None) -> Occo:
         return cls(load_config(cfg_path, auth_data_path))
 
-    def __enter__(self) -> "Occo":
+    def __enter__(self) -> Occo:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -101,7 +99,7 @@ class Occo:
         self.store.node_defs.delete(node_type)
 
     # -- build / destroy --------------------------------------------------------------
-    def _options(self, parallelize: bool, concurrency: int | None) -> "RunOptions":
+    def _options(self, parallelize: bool, concurrency: int | None) -> RunOptions:
         from occo.engine.lifecycle import RunOptions
 
         limit = (concurrency or self.config.concurrency) if parallelize or concurrency else 1
@@ -200,7 +198,7 @@ class Occo:
 
     # -- maintenance and scaling ---------------------------------------------------------
     def maintainer(self, *, parallelize: bool = True, holder: str | None = None,
-                   force: bool = False) -> "Maintainer":
+                   force: bool = False) -> Maintainer:
         from occo.engine.maintainer import Maintainer, MaintainSettings
 
         settings = MaintainSettings(
@@ -212,7 +210,7 @@ class Occo:
                           base_url=self.base_url)
 
     def maintain(self, infra_ids: list[str] | None = None, *,
-                 parallelize: bool = True, force: bool = False) -> list["PassResult"]:
+                 parallelize: bool = True, force: bool = False) -> list[PassResult]:
         """One maintenance pass over the given (default: every) infrastructure.
 
         ``force`` replaces failed instances even when the brake would stop it.
@@ -220,7 +218,7 @@ class Occo:
         return self.maintainer(parallelize=parallelize, force=force).run_pass(infra_ids)
 
     def scale(self, infra_id: str, node_name: str, *, change: int | None = None,
-              set_to: int | None = None, drop: str | None = None) -> "ScaleAccepted":
+              set_to: int | None = None, drop: str | None = None) -> ScaleAccepted:
         """Validate and record a scaling request; no resource is touched."""
         from occo.engine.requests import record_scaling_request
 
@@ -239,7 +237,7 @@ class Occo:
         self.store.infras.set_notify_url(infra_id, url)
 
     # -- executions, infrastructure groups, execution groups ------------------------------
-    def execution_runner(self, *, parallelize: bool = True) -> "ExecutionRunner":
+    def execution_runner(self, *, parallelize: bool = True) -> ExecutionRunner:
         from occo.engine.executions import ExecutionRunner
 
         return ExecutionRunner(self.store, self.lifecycle,

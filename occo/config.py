@@ -114,10 +114,10 @@ def _load_yaml(path: Path) -> Any:
     class _Lenient(SafeConstructor):
         pass
 
-    _Lenient.add_constructor(None, lambda _loader, _node: None)  # type: ignore[arg-type]
-    _Lenient.add_constructor(  # type: ignore[arg-type]
+    _Lenient.add_constructor(None, lambda _loader, _node: None)
+    _Lenient.add_constructor(
         "!text_import", lambda loader, node: _import_target(path, loader, node).read_text())
-    _Lenient.add_constructor(  # type: ignore[arg-type]
+    _Lenient.add_constructor(
         "!yaml_import", lambda loader, node: _load_yaml(_import_target(path, loader, node)))
     yaml = YAML(typ="safe", pure=True)
     yaml.Constructor = _Lenient

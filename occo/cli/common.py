@@ -22,12 +22,11 @@ def config_options(fn: F) -> F:
     fn = click.option("--auth_data_path", "--auth-data-path", "auth_data_path",
                       type=click.Path(dir_okay=False), default=None,
                       help="Path to auth_data.yaml (default: searched).")(fn)
-    fn = click.option("--cfg", "cfg_path", type=click.Path(dir_okay=False), default=None,
-                      help="Path to occopus_config.yaml (default: searched).")(fn)
-    return fn
+    return click.option("--cfg", "cfg_path", type=click.Path(dir_okay=False), default=None,
+                        help="Path to occopus_config.yaml (default: searched).")(fn)
 
 
-def open_api(cfg_path: str | None, auth_data_path: str | None) -> "Occo":
+def open_api(cfg_path: str | None, auth_data_path: str | None) -> Occo:
     from occo.api import Occo
 
     return Occo.from_files(cfg_path, auth_data_path)

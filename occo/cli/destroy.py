@@ -15,7 +15,6 @@ from occo.cli.progress import ProgressPrinter
 @handle_errors
 def main(cfg_path: str | None, auth_data_path: str | None, infra_id: str) -> None:
     """Destroy an infrastructure; its record stays until every resource is gone."""
-    with open_api(cfg_path, auth_data_path) as occo:
-        with ProgressPrinter("destroying") as progress:
-            occo.destroy(infra_id, progress=progress.update)
+    with open_api(cfg_path, auth_data_path) as occo, ProgressPrinter("destroying") as progress:
+        occo.destroy(infra_id, progress=progress.update)
     err(f"infrastructure {infra_id} destroyed")

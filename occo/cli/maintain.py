@@ -18,7 +18,8 @@ def _report_text(infra_id: str, report: dict[str, Any], events: list[Any]) -> st
         lines.append(f"  {node}: {s['actual']} instance(s) (target {s['target']}, "
                      f"min {s['min']}, max {s['max']})")
         for instance_id, inst in entry["instances"].items():
-            lines.append(f"    {instance_id}  {inst['state']:<10} {inst['resource_address'] or '-'}")
+            address = inst['resource_address'] or '-'
+            lines.append(f"    {instance_id}  {inst['state']:<10} {address}")
     if events:
         lines.append("  recent events:")
         for event in events:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from occo.api import Occo
     from occo.engine.maintainer import PassResult
 
-def describe(result: "PassResult") -> str | None:
+def describe(result: PassResult) -> str | None:
     if result.skipped:
         return f"{result.infra_id}: skipped ({result.skipped})"
     if not result.acted:
@@ -34,7 +34,7 @@ def describe(result: "PassResult") -> str | None:
     return f"{result.infra_id}: " + ", ".join(parts)
 
 
-def run_maintenance(occo: "Occo", *, infra_id: str | None, cyclic: bool,
+def run_maintenance(occo: Occo, *, infra_id: str | None, cyclic: bool,
                     interval: float | None, parallelize: bool, force: bool = False) -> None:
     ids = [infra_id] if infra_id else None
     if infra_id:
@@ -77,4 +77,4 @@ def run_maintenance(occo: "Occo", *, infra_id: str | None, cyclic: bool,
 def _now() -> Any:
     import datetime as dt
 
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

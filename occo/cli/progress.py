@@ -25,7 +25,7 @@ class ProgressPrinter:
         self._last_line = ""
         self._tty = sys.stderr.isatty()
 
-    def __enter__(self) -> "ProgressPrinter":
+    def __enter__(self) -> ProgressPrinter:
         if self._tty:
             from rich.console import Console
             from rich.live import Live
@@ -46,7 +46,7 @@ class ProgressPrinter:
         counts = Counter(self.status.values())
         return " · ".join(f"{state} {n}" for state, n in sorted(counts.items()))
 
-    def update(self, task: "Task") -> None:
+    def update(self, task: Task) -> None:
         self.status[task.instance_id] = str(task.status)
         if task.error:
             print(f"{task.node_name} {task.instance_id}: {task.status}: {task.error}",

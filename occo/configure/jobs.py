@@ -35,12 +35,12 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from occo.context.templating import TemplateContext, TemplateRenderer
 from occo.errors import DescriptionError
 
-__all__ = ["Add", "Arg", "Env", "JobPlan", "Run", "Step", "VERBS", "Workdir", "plan_jobs"]
+__all__ = ["VERBS", "Add", "Arg", "Env", "JobPlan", "Run", "Step", "Workdir", "plan_jobs"]
 
 VERBS = ("RUN", "ADD", "COPY", "WORKDIR", "ENV", "ARG")
 DEFAULT_TIMEOUT = 600.0
@@ -96,7 +96,7 @@ class Env:
 
 Arg = Env  # an ARG is an ENV whose value a node variable may override
 
-Step = Union[Run, Add, Workdir, Env]
+Step = Run | Add | Workdir | Env
 
 
 @dataclass(frozen=True)

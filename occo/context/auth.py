@@ -29,7 +29,7 @@ from typing import Any
 from occo.errors import ConfigError
 from occo.model.nodedef import matches_filter
 
-__all__ = ["AuthData", "AuthEntry", "REDACTED", "Redactor", "RedactingFilter", "describe_section"]
+__all__ = ["REDACTED", "AuthData", "AuthEntry", "RedactingFilter", "Redactor", "describe_section"]
 
 SECTIONS = ("resource", "config_management")
 REDACTED = "***"

@@ -26,8 +26,8 @@ from occo.engine.readiness import ProbeResult, Verdict, probe
 from occo.engine.runtime import InfraRuntime, NodeRuntime
 from occo.engine.tasks import Task, TaskStatus
 from occo.errors import OccoError
-from occo.model.validation import validate_section
 from occo.model.states import InstanceState
+from occo.model.validation import validate_section
 from occo.registry import PluginRegistry
 from occo.resources.base import Address, Configurable, CreateRequest, CreateResult, ResourceRef
 from occo.store.store import Store
@@ -89,7 +89,7 @@ class CreateExecutor:
         """Create ``tasks`` (already recorded as PENDING); ``ready_addresses``
         holds the instances that exist and are ready before this run."""
         self._addresses = {k: list(v) for k, v in ready_addresses.items()}
-        self._remaining = {n: 0 for n in self.infra.nodes}
+        self._remaining = dict.fromkeys(self.infra.nodes, 0)
         for task in tasks:
             self._remaining[task.node_name] += 1
         self._waiting = [_Live(t, self.infra.nodes[t.node_name]) for t in tasks]
@@ -112,7 +112,7 @@ class CreateExecutor:
         finally:  # never wait for a call that hangs past its timeout
             pool.shutdown(wait=self._in_flight == 0, cancel_futures=True)
         cancelled = self.cancel.is_set() and self._error is None
-        return BuildOutcome(tasks=[l.task for l in self._all_tasks()], error=self._error,
+        return BuildOutcome(tasks=[live.task for live in self._all_tasks()], error=self._error,
                             cancelled=cancelled, created=list(self._created))
 
     # -- loop -------------------------------------------------------------------
@@ -155,8 +155,8 @@ class CreateExecutor:
             self._check_timeouts()
 
     def _live_unready(self) -> bool:
-        return any(l.task.status not in (TaskStatus.READY, TaskStatus.FAILED)
-                   for l in self._live.values())
+        return any(live.task.status not in (TaskStatus.READY, TaskStatus.FAILED)
+                   for live in self._live.values())
 
     def _deps_ready(self, node: NodeRuntime) -> bool:
         return all(self._remaining.get(dep, 0) == 0 for dep in node.dependees)

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from occo.engine.watch import watch_requests
 from occo.errors import Conflict, OccoError, UserInputError
 from occo.model.states import ExecutionStatus as S
-from occo.engine.watch import watch_requests
 from occo.store.store import Store
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ def apply_action(store: Store, execution_id: str, action: str) -> bool:
 class ExecutionRunner:
     """Runs started executions; knows each workflow's entry point."""
 
-    def __init__(self, store: Store, lifecycle: "Lifecycle",
-                 maintainer: Callable[[], "Maintainer"], options: "RunOptions") -> None:
+    def __init__(self, store: Store, lifecycle: Lifecycle,
+                 maintainer: Callable[[], Maintainer], options: RunOptions) -> None:
         self.store = store
         self.lifecycle = lifecycle
         self.maintainer = maintainer

@@ -127,7 +127,7 @@ class GroupDispatcher:
             report = group_report(group, executions, self.base_url)
             self.store.execution_groups.update(group_id, report=report)
             self.publish("execution_group_report", report)
-            return report["status"]
+            return str(report["status"])
 
     def _report_first_failure(self, group: ExecutionGroupRecord,
                               executions: list[ExecutionRecord]) -> None:

@@ -87,7 +87,8 @@ def node_rows(infra_id: str, desc: InfraDescription, runtime: InfraRuntime,
             for n in desc.nodes]
 
 
-def _observed(instances: list[InstanceRecord], node_types: dict[str, str]) -> list[ObservedInstance]:
+def _observed(instances: list[InstanceRecord],
+              node_types: dict[str, str]) -> list[ObservedInstance]:
     return [ObservedInstance(i.id, i.node_name, i.state, i.created_at,
                              node_types.get(i.node_name, "")) for i in instances]
 

@@ -216,9 +216,10 @@ class Maintainer:
 
         def one(ref: ResourceRef) -> StateReport:
             try:
-                return handler.state(ref)
+                report: StateReport = handler.state(ref)
             except Exception as exc:  # noqa: BLE001 - as above, per instance
                 return StateReport(ResourceState.UNKNOWN, reason=str(exc))
+            return report
 
         return list(pool.map(one, refs))
 

@@ -58,7 +58,7 @@ def run_health_checks(registry: PluginRegistry, spec: dict[str, Any], address: A
 
 def probe(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
           health_spec: dict[str, Any], known_address: Address | None,
-          jobs: "JobPlan | None" = None) -> ProbeResult:
+          jobs: JobPlan | None = None) -> ProbeResult:
     handler = registry.handler(resource_type)
     report = handler.state(ref)
     if report.state == ResourceState.GONE:

@@ -168,7 +168,7 @@ def parse_auth_switch(payload: bytes) -> tuple[str, bytes]:
 
 
 def _xor(left: bytes, right: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(left, right))
+    return bytes(a ^ b for a, b in zip(left, right, strict=True))
 
 
 def native_scramble(password: bytes, nonce: bytes) -> bytes:

@@ -35,7 +35,8 @@ def interpret_ping(returncode: int, output: str) -> HealthResult:
 
 def interpret_connect(error: OSError | None) -> HealthResult:
     """A refused connection still means someone answered."""
-    if error is None or isinstance(error, ConnectionRefusedError) or error.errno == errno.ECONNREFUSED:
+    if error is None or isinstance(error, ConnectionRefusedError) \
+            or error.errno == errno.ECONNREFUSED:
         return HealthResult(True)
     return HealthResult(False, f"host unreachable over TCP: {error}")
 

@@ -331,7 +331,8 @@ def _check_graph(infra: InfraDescription, data: dict[str, Any],
     first_seen: dict[str, int] = {}
     for index, node in enumerate(infra.nodes):
         if node.name in first_seen:
-            earlier = locations.value(("nodes", first_seen[node.name], "name")) if locations else None
+            earlier = (locations.value(("nodes", first_seen[node.name], "name"))
+                       if locations else None)
             where = f" (first defined at {earlier})" if earlier else ""
             raise _error(f"duplicate node name {node.name!r}{where}",
                          ("nodes", index, "name"), locations)

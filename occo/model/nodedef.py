@@ -40,6 +40,7 @@ from occo.model.yamlio import (
 )
 
 __all__ = [
+    "NODE_DEF_PREFIX",
     "BasicContext",
     "ChefConfig",
     "CloudInitContext",
@@ -48,7 +49,6 @@ __all__ = [
     "Implementation",
     "JobsConfig",
     "MysqlDb",
-    "NODE_DEF_PREFIX",
     "PuppetSoloConfig",
     "load_node_definitions",
     "matches_filter",
@@ -94,7 +94,7 @@ class BasicContext(_Section):
 
 
 Contextualisation = Annotated[
-    Union[CloudInitContext, DockerContext, BasicContext],
+    CloudInitContext | DockerContext | BasicContext,
     Field(discriminator="type"),
 ]
 
@@ -133,7 +133,7 @@ class JobsConfig(_Section):
 
 
 ConfigManagement = Annotated[
-    Union[ChefConfig, PuppetSoloConfig, JobsConfig],
+    ChefConfig | PuppetSoloConfig | JobsConfig,
     Field(discriminator="type"),
 ]
 
@@ -181,7 +181,7 @@ if TYPE_CHECKING:
 else:
     # One member per known type, chosen by ``type``; anything else is generic.
     Resource = Annotated[
-        Union[tuple(
+        Union[tuple(  # noqa: UP007 - a union built from a tuple has no X | Y spelling
             [Annotated[model, Tag(name)] for name, model in RESOURCE_MODELS.items()]
             + [Annotated[GenericResource, Tag(_OTHER)]]
         )],

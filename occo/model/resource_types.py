@@ -22,12 +22,12 @@ Example::
 from __future__ import annotations
 
 import shlex
-
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "RESOURCE_MODELS",
     "AzureAciResource",
     "AzureVmResource",
     "CloudBrokerDescription",
@@ -40,7 +40,6 @@ __all__ = [
     "GenericResource",
     "LocalResource",
     "NovaResource",
-    "RESOURCE_MODELS",
     "ResourceBase",
     "resource_model",
 ]

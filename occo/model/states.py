@@ -5,7 +5,9 @@ The store refuses any transition not listed here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from occo.errors import IllegalTransition
 
@@ -99,7 +101,7 @@ EXECUTION_TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
 LIVE_INSTANCE_STATES = frozenset(set(InstanceState) - {_I.DESTROYED})
 
 
-def check_transition(kind: str, table: dict, old: StrEnum, new: StrEnum) -> None:
+def check_transition(kind: str, table: Mapping[Any, Any], old: StrEnum, new: StrEnum) -> None:
     """Raise IllegalTransition unless ``old -> new`` is allowed (same state is a no-op)."""
     if old == new:
         return

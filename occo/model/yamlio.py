@@ -37,10 +37,10 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 from occo.errors import DescriptionError, SourceLocation
 
 __all__ = [
+    "MAX_PLAIN_ITEMS",
     "DataPath",
     "LoadedYaml",
     "LocationIndex",
-    "MAX_PLAIN_ITEMS",
     "allowed_keys",
     "describe_validation_error",
     "format_path",
@@ -77,7 +77,8 @@ class LocationIndex:
         path = tuple(path)
         return self.keys.get(path) or self.value(path)
 
-    def _nearest(self, table: dict[DataPath, SourceLocation], path: DataPath) -> SourceLocation | None:
+    def _nearest(self, table: dict[DataPath, SourceLocation],
+                 path: DataPath) -> SourceLocation | None:
         for end in range(len(path), -1, -1):
             found = table.get(path[:end])
             if found is not None:
@@ -433,11 +434,10 @@ def _resolve(plain: Any, loc: tuple[Any, ...]) -> DataPath:
     path: list[str | int] = []
     current = plain
     for segment in loc:
-        if isinstance(current, dict) and segment in current:
-            path.append(segment)
-            current = current[segment]
-        elif (isinstance(current, list) and isinstance(segment, int)
-              and 0 <= segment < len(current)):
+        in_dict = isinstance(current, dict) and segment in current
+        in_list = isinstance(current, list) and isinstance(segment, int) \
+            and 0 <= segment < len(current)
+        if in_dict or in_list:
             path.append(segment)
             current = current[segment]
     return tuple(path)

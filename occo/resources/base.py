@@ -25,7 +25,7 @@ class HandlerEnv:
     """What every handler may use; passed in, never looked up globally."""
 
     home: Path
-    store: "Store"
+    store: Store
     auth_data: dict[str, Any] | None = None
 
 
@@ -131,7 +131,7 @@ class Configurable(Protocol):
     it get the jobs as cloud-init in their user data instead.
     """
 
-    def configure(self, ref: ResourceRef, plan: "JobPlan") -> StateReport: ...
+    def configure(self, ref: ResourceRef, plan: JobPlan) -> StateReport: ...
 
 
 @runtime_checkable

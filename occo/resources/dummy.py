@@ -45,7 +45,8 @@ _NETWORK = ipaddress.ip_network("10.250.0.0/16")
 
 def _address_for(resource_id: str) -> str:
     """A stable fake address derived from the id (never contacted)."""
-    offset = int(hashlib.sha1(resource_id.encode()).hexdigest()[:8], 16) % (_NETWORK.num_addresses - 2)
+    digest = int(hashlib.sha1(resource_id.encode()).hexdigest()[:8], 16)
+    offset = digest % (_NETWORK.num_addresses - 2)
     return str(_NETWORK.network_address + 1 + offset)
 
 
@@ -101,7 +102,8 @@ class DummyHandler(ResourceHandler):
             if now < ready_at:
                 out.append(StateReport(ResourceState.PENDING, retry_after=ready_at - now))
             elif failed:
-                out.append(StateReport(ResourceState.FAILED, reason="simulated failure (fail_rate)"))
+                out.append(StateReport(ResourceState.FAILED,
+                                       reason="simulated failure (fail_rate)"))
             else:
                 out.append(StateReport(ResourceState.RUNNING))
         return out

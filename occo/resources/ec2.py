@@ -42,7 +42,6 @@ from occo.context.auth import AuthEntry
 from occo.errors import ConfigError, ResourceError
 from occo.model.resource_types import Ec2Resource
 from occo.model.states import ResourceState
-from occo.resources.cloud import CloudHandler
 from occo.resources.base import (
     Address,
     CreateRequest,
@@ -51,6 +50,7 @@ from occo.resources.base import (
     ResourceRef,
     StateReport,
 )
+from occo.resources.cloud import CloudHandler
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,8 @@ class Ec2Handler(CloudHandler):
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                import boto3  # type: ignore[import-untyped]
-                from botocore.config import Config as BotoConfig  # type: ignore[import-untyped]
+                import boto3
+                from botocore.config import Config as BotoConfig
 
                 session = boto3.session.Session(
                     aws_access_key_id=str(access), aws_secret_access_key=str(secret),

@@ -28,7 +28,7 @@ destroy, or when nothing of the instance exists. Example node definition::
     'node_def:web':
       - resource:
           type: local
-          command: [python3, -c, "import http.server as h, os; h.HTTPServer(('127.0.0.1', int(os.environ['OCCO_PORT_8080'])), h.SimpleHTTPRequestHandler).serve_forever()"]
+          command: [sh, -c, 'exec python3 -m http.server -b 127.0.0.1 "$OCCO_PORT_8080"']
           ports: [8080]       # the process reads its real port from OCCO_PORT_8080
         health_check:
           ports: [8080]
@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from occo.errors import ResourceError
+from occo.model.resource_types import LocalResource
 from occo.model.states import ResourceState
 from occo.resources import netns, procinfo
 from occo.resources.base import (
@@ -64,7 +65,6 @@ from occo.resources.base import (
     ResourceRef,
     StateReport,
 )
-from occo.model.resource_types import LocalResource
 
 if TYPE_CHECKING:
     from occo.configure.jobs import JobPlan
@@ -299,7 +299,8 @@ class LocalHandler(ResourceHandler):
     @staticmethod
     def _spawn(argv: list[str], env: dict[str, str], cwd: Path, directory: Path) -> int:
         """Start ``argv`` in a new session, stdin from /dev/null, output into the instance dir."""
-        with open(directory / "stdout.log", "ab") as out, open(directory / "stderr.log", "ab") as err:
+        with open(directory / "stdout.log", "ab") as out, \
+                open(directory / "stderr.log", "ab") as err:
             proc = _DetachedProcess(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                     cwd=cwd, env=env, start_new_session=True, close_fds=True)
         return proc.pid

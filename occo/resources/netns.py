@@ -71,7 +71,8 @@ def pick_ip(taken: set[str]) -> str:
 
 
 def exec_argv(netns: str, argv: list[str], ip_binary: str = "ip") -> list[str]:
-    """Run ``argv`` inside ``netns``; ``ip netns exec`` execs in place, so the PID is the command's."""
+    """Run ``argv`` inside ``netns``; ``ip netns exec`` execs in place, so the PID is the
+    command's."""
     return [ip_binary, "netns", "exec", netns, *argv]
 
 
@@ -113,7 +114,8 @@ def ensure_bridge() -> None:
         _ip("link", "add", BRIDGE, "type", "bridge", ok_if=("File exists",))
     gateway = f"{GATEWAY}/{NETWORK.prefixlen}"
     if gateway not in _ip("-4", "-o", "addr", "show", "dev", BRIDGE).split():
-        _ip("addr", "add", gateway, "dev", BRIDGE, ok_if=("File exists", "Address already assigned"))
+        _ip("addr", "add", gateway, "dev", BRIDGE,
+            ok_if=("File exists", "Address already assigned"))
     _ip("link", "set", BRIDGE, "up")
 
 

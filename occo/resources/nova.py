@@ -49,7 +49,6 @@ from occo.context.auth import AuthEntry
 from occo.errors import ConfigError, ResourceError
 from occo.model.resource_types import NovaResource
 from occo.model.states import ResourceState
-from occo.resources.cloud import CloudHandler
 from occo.resources.base import (
     Address,
     CreateRequest,
@@ -58,6 +57,7 @@ from occo.resources.base import (
     ResourceRef,
     StateReport,
 )
+from occo.resources.cloud import CloudHandler
 
 if TYPE_CHECKING:
     from openstack.compute.v2.server import Server
@@ -228,7 +228,7 @@ class NovaHandler(CloudHandler):
             spec = self._server_spec(config, request, flavor.id, image.id, conn)
             posted = True
             server = conn.compute.create_server(**spec)
-        except Exception as exc:  # noqa: BLE001 - translated into one message
+        except Exception as exc:
             status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
             if not posted or (isinstance(status, int) and 400 <= status < 500):
                 self._not_created.add(request.instance_id)   # refused: nothing to clean up

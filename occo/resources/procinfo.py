@@ -62,7 +62,7 @@ def parse_stat(text: str) -> ProcStat:
 
 
 def group_members(stats: Iterable[ProcStat], pgid: int, leader_start: int) -> list[ProcStat]:
-    """The processes of process group ``pgid`` that belong to the leader started at ``leader_start``.
+    """The processes of process group ``pgid`` whose leader started at ``leader_start``.
 
     A PID is not reused while a process group still carries it, so when a
     *different* process (other start time) now owns the leader's PID, the

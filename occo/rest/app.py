@@ -25,7 +25,7 @@ from occo.rest.schemas import ErrorSchema, GroupReportSchema, NodeReportSchema
 from occo.rest.settings import ServiceSettings
 
 
-class OccoApi(Api):
+class OccoApi(Api):  # type: ignore[misc]  # flask-smorest ships no type hints
     """flask-smorest's Api with occo's error shape, in the answers and in the spec."""
 
     ERROR_SCHEMA = ErrorSchema

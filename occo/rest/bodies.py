@@ -60,13 +60,13 @@ def body_text() -> str:
     return text
 
 
-def parse_description(text: str, base_dir: Path) -> "InfraDescription":
+def parse_description(text: str, base_dir: Path) -> InfraDescription:
     from occo.model.description import parse_infra_description
 
     return parse_infra_description(text, source=SOURCE, base_dir=base_dir, allow_imports=False)
 
 
-def parse_implementations(text: str, node_type: str, base_dir: Path) -> list["Implementation"]:
+def parse_implementations(text: str, node_type: str, base_dir: Path) -> list[Implementation]:
     """A list of implementations, or a one-type node definition file naming ``node_type``."""
     from pydantic import Field, TypeAdapter, ValidationError
 

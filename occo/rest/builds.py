@@ -23,7 +23,7 @@ log = logging.getLogger("occo.rest")
 class BackgroundBuilds:
     """Starts builds through ``Occo.start_build`` and counts those in flight."""
 
-    def __init__(self, occo: "Occo", *, parallelize: bool) -> None:
+    def __init__(self, occo: Occo, *, parallelize: bool) -> None:
         self._occo = occo
         self._parallelize = parallelize
         self._cancel = threading.Event()
@@ -35,7 +35,7 @@ class BackgroundBuilds:
         with self._lock:
             return self._running
 
-    def start(self, desc: "InfraDescription") -> str:
+    def start(self, desc: InfraDescription) -> str:
         """Record the infrastructure, attach it to this service, build in the background."""
         with self._lock:
             self._running += 1

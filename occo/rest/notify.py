@@ -67,7 +67,7 @@ class _Delivery:
 class Notifier:
     """Watches state changes and delivers them to their webhooks."""
 
-    def __init__(self, occo: "Occo", *, poll: float = 0.5, retries: int = 5,
+    def __init__(self, occo: Occo, *, poll: float = 0.5, retries: int = 5,
                  timeout: float = 5.0, backoff: float = 0.5) -> None:
         self._occo = occo
         self._poll = poll
@@ -101,7 +101,7 @@ class Notifier:
         """Stop watching; deliver what is due within ``drain`` seconds, then stop."""
         try:
             self._check()          # changes made by the last work in flight
-        except Exception:  # noqa: BLE001 - a closing store must not block shutdown
+        except Exception:
             log.exception("could not read the last state changes")
         with self._cv:
             self._drain_until = time.monotonic() + drain
@@ -124,7 +124,7 @@ class Notifier:
         while not self._stop.wait(self._poll):
             try:
                 self._check()
-            except Exception:  # noqa: BLE001 - keep watching after a store hiccup
+            except Exception:
                 log.exception("could not read infrastructure state changes")
 
     def _check(self) -> None:
@@ -145,7 +145,7 @@ class Notifier:
             if len(self._seen) > 10_000:
                 self._seen = {i for i in self._seen if i > self._last_id - 1_000}
 
-    def _enqueue(self, url: str, event: "EventRecord") -> None:
+    def _enqueue(self, url: str, event: EventRecord) -> None:
         data = event.data or {}
         body = json.dumps({"event": "state_changed", "infraid": event.infra_id,
                            "state": data.get("to"), "previous": data.get("from"),

@@ -37,7 +37,7 @@ class _Dispatch:
 class BackgroundRuns:
     """Starts and tracks resumed executions and group dispatchers."""
 
-    def __init__(self, occo: "Occo") -> None:
+    def __init__(self, occo: Occo) -> None:
         self._occo = occo
         self._lock = threading.Condition()
         self._dispatchers: dict[str, _Dispatch] = {}
@@ -89,7 +89,7 @@ class BackgroundRuns:
         try:
             record = self._occo.run_execution(execution_id)
             log.info("execution %s: %s", execution_id, record.status)
-        except Exception:  # noqa: BLE001 - a thread's failure goes to the log
+        except Exception:
             log.exception("execution %s could not be run", execution_id)
         finally:
             with self._lock:
@@ -106,7 +106,7 @@ class BackgroundRuns:
                 log.info("execution group %s: %s", group_id, status)
                 if not self._asked_again(group_id, current):
                     return
-        except Exception:  # noqa: BLE001 - a thread's failure goes to the log
+        except Exception:
             log.exception("execution group %s could not be dispatched", group_id)
         finally:
             with self._lock:

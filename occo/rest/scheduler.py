@@ -24,7 +24,7 @@ log = logging.getLogger("occo.rest")
 class MaintenanceScheduler:
     """Runs ``Occo.maintain(attached ids)`` every ``interval`` seconds."""
 
-    def __init__(self, occo: "Occo", *, interval: float, parallelize: bool) -> None:
+    def __init__(self, occo: Occo, *, interval: float, parallelize: bool) -> None:
         self._occo = occo
         self._interval = interval
         self._parallelize = parallelize
@@ -33,10 +33,10 @@ class MaintenanceScheduler:
     def start(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        scheduler = BackgroundScheduler(timezone=dt.timezone.utc)
+        scheduler = BackgroundScheduler(timezone=dt.UTC)
         scheduler.add_job(self.run_pass, "interval", seconds=self._interval,
                           max_instances=1, coalesce=True,
-                          next_run_time=dt.datetime.now(dt.timezone.utc),
+                          next_run_time=dt.datetime.now(dt.UTC),
                           id="maintain-attached")
         scheduler.start()
         self._scheduler = scheduler
@@ -51,7 +51,7 @@ class MaintenanceScheduler:
                         log.info("maintained %s: %d created, %d dropped, %d request(s)",
                                  result.infra_id, result.created, result.dropped,
                                  result.applied_requests)
-        except Exception:  # noqa: BLE001 - the schedule must outlive one bad pass
+        except Exception:
             log.exception("maintenance pass failed")
 
     def stop(self) -> None:

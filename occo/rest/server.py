@@ -78,7 +78,7 @@ class _Gate:
 class RestService:
     """The app, its waitress server and its background parts, started and stopped together."""
 
-    def __init__(self, occo: "Occo", settings: ServiceSettings) -> None:
+    def __init__(self, occo: Occo, settings: ServiceSettings) -> None:
         settings.check()
         self.settings = settings
         auth = AuthData.parse(occo.config.auth_data)

@@ -56,7 +56,7 @@ class ServiceSettings:
 
     @classmethod
     def from_config(cls, config: Config, *, host: str = "127.0.0.1", port: int = 5000,
-                    parallelize: bool = False, **overrides: object) -> "ServiceSettings":
+                    parallelize: bool = False, **overrides: object) -> ServiceSettings:
         """Settings from the config's ``rest:`` section and ``$OCCO_REST_TOKENS``."""
         tokens = tuple(dict.fromkeys([*config.rest.tokens, *env_tokens()]))
         values: dict[str, object] = {

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class DummyResourceRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def add(self, resource_id: str, instance_id: str, created_at: float, ready_at: float,

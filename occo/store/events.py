@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class EventRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def add(self, kind: str, message: str, *, infra_id: str | None = None,

@@ -26,7 +26,7 @@ def _execution(row: Any) -> ExecutionRecord:
 
 
 class ExecutionRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def create(self, execution_id: str, infra_id: str | None, workflow: str,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class InfraGroupRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def create(self, group_id: str, created_by: str | None = None,
@@ -83,7 +83,7 @@ def _exec_group(row: Any) -> ExecutionGroupRecord:
 
 
 class ExecutionGroupRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def create(self, record: ExecutionGroupRecord) -> None:

@@ -36,7 +36,7 @@ def _node(row: Any) -> NodeRecord:
 
 
 class InfraRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def create(self, infra_id: str, name: str, user_id: str | None,
@@ -101,7 +101,8 @@ class InfraRepo:
 
     def set_target(self, infra_id: str, node_name: str, target: int,
                    conn: Connection | None = None) -> None:
-        stmt = update(n).where(n.c.infra_id == infra_id, n.c.name == node_name).values(target=target)
+        stmt = (update(n).where(n.c.infra_id == infra_id, n.c.name == node_name)
+                .values(target=target))
         if conn is not None:
             conn.execute(stmt)
             return
@@ -110,7 +111,7 @@ class InfraRepo:
 
     def delete(self, infra_id: str) -> None:
         """Remove the record and everything hanging off it."""
-        from occo.store.tables import instances, scaling_requests, leases
+        from occo.store.tables import instances, leases, scaling_requests
 
         with self._store.write() as conn:
             old = conn.execute(select(t.c.state).where(t.c.id == infra_id)).scalar()

@@ -42,7 +42,7 @@ def _record(row: Any) -> InstanceRecord:
 
 
 class InstanceRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def add_intents(self, rows: list[dict[str, Any]]) -> None:

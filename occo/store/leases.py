@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class LeaseRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def acquire(self, infra_id: str, holder: str, ttl: float) -> bool:

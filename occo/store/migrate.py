@@ -28,7 +28,7 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def alembic_config(engine_connection: Connection) -> "Config":
+def alembic_config(engine_connection: Connection) -> Config:
     from alembic.config import Config
 
     cfg = Config()

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class NodeDefinitionRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def replace(self, definitions: dict[str, list[dict[str, Any]]], source: str | None) -> None:

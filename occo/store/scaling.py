@@ -29,7 +29,7 @@ class ScalingRequest:
 
 
 class ScalingRepo:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def add(self, infra_id: str, node_name: str, kind: str, count: int | None,

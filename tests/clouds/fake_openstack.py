@@ -74,7 +74,7 @@ def _not_found(what: str) -> _HttpError:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -149,7 +149,7 @@ class FakeOpenStack:
         self._add_routes()
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self) -> "FakeOpenStack":
+    def start(self) -> FakeOpenStack:
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
                                    request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
@@ -292,7 +292,7 @@ class FakeOpenStack:
                                                         "authentication."}})
         token = uuid.uuid4().hex
         self.tokens[token] = {"project": PROJECT_ID}
-        expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).strftime(
+        expires = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime(
             "%Y-%m-%dT%H:%M:%S.000000Z")
 
         def service(kind: str, name: str, path: str) -> dict[str, Any]:

@@ -141,7 +141,7 @@ class MotoCloud:
     def url(self) -> str:
         return self.server.url
 
-    def reset(self) -> "MotoCloud":
+    def reset(self) -> MotoCloud:
         self.server.instance_quota = None
         self.server.failing_instance_types = set()
         _moto_api(self.url, "/moto-api/reset-auth", b"inf")

@@ -102,7 +102,7 @@ def test_jobs_become_runcmd_and_write_files_in_order(tmp_path: Path) -> None:
 
 
 def test_missing_add_source_is_named(tmp_path: Path) -> None:
-    with pytest.raises(DescriptionError, match="ADD source .*nothing-here.* does not exist"):
+    with pytest.raises(DescriptionError, match=r"ADD source .*nothing-here.* does not exist"):
         plan([{"ADD": f"{tmp_path}/nothing-here /etc/x"}]).cloud_config()
 
 

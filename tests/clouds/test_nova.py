@@ -167,7 +167,7 @@ def test_quota_exceeded_is_one_clear_message(openstack: fos.FakeOpenStack,
 def test_unknown_flavor_and_missing_auth_entry_are_named(openstack: fos.FakeOpenStack,
                                                          tmp_path: Path) -> None:
     handler = handler_for(tmp_path, nova_auth(openstack))
-    with pytest.raises(ResourceError, match="has no flavor 'm9.huge'"):
+    with pytest.raises(ResourceError, match=r"has no flavor 'm9\.huge'"):
         create(handler, nova_config(openstack, flavor_name="m9.huge"))
     other = handler_for(tmp_path, {"resource": [{"type": "ec2", "auth_data": {"accesskey": "a"}}]})
     with pytest.raises(ConfigError, match=r"no resource entry matches resource \{type: nova"):

@@ -188,9 +188,8 @@ def processes_under(directory: Path) -> list[int]:
             cwd = Path(os.readlink(entry / "cwd"))
         except OSError:
             continue
-        if cwd == root or root in cwd.parents:
-            if proc_start_time(int(entry.name)) is not None:
-                found.append(int(entry.name))
+        if (cwd == root or root in cwd.parents) and proc_start_time(int(entry.name)) is not None:
+            found.append(int(entry.name))
     return found
 
 

@@ -50,7 +50,7 @@ def test_import_build_report_destroy(occopus: Occopus) -> None:
     assert infra_id in text
     for entry in report.values():
         for instance_id, inst in entry["instances"].items():
-            line = next(l for l in text.splitlines() if instance_id in l)
+            line = next(row for row in text.splitlines() if instance_id in row)
             assert "ready" in line and inst["resource_address"] in line
 
     # -o FILE: the report goes to the file, stdout stays empty.

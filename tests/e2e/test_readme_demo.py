@@ -18,7 +18,7 @@ def test_readme_demo(occopus: Occopus) -> None:
     rows = [line.split() for line in text.splitlines()
             if re.match(r"\s+[0-9a-f]{8}-[0-9a-f-]{27}\s", line)]
     assert len(rows) == 3, text  # the store and its two workers
-    for instance_id, state, address in rows:
+    for _instance_id, state, address in rows:
         assert state == "ready" and address == "127.0.0.1", text
 
     # The workers really talk to the store (each appends what it fetched).

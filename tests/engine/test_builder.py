@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,7 +100,7 @@ nodes:
     calls = sorted((i["timings"]["ready_after"] - i["timings"]["boot"]
                     - i["timings"]["create_call"], i["timings"]["create_call"])
                    for node in _tasks(result.report).values() for i in node)
-    for (begin, length), (next_begin, _) in zip(calls, calls[1:]):
+    for (begin, length), (next_begin, _) in itertools.pairwise(calls):
         assert next_begin >= begin + length - 0.01
 
 

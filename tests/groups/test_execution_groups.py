@@ -237,7 +237,7 @@ def test_a_build_started_anywhere_can_be_cancelled_through_its_execution(
     def build() -> None:
         try:
             occo.build(description, on_infra_id=ids.append)
-        except BaseException as exc:  # noqa: BLE001 - checked below
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=build)

@@ -67,7 +67,7 @@ def _sha256(data: bytes) -> bytes:
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b))
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
 
 def server_accepts(plugin: str, password: str, nonce: bytes, answer: bytes) -> bool:
@@ -429,7 +429,7 @@ def test_a_local_instance_becomes_ready_only_when_its_command_check_passes(tmp_p
         def build() -> None:
             try:
                 outcome["result"] = api.build(tmp_path / "infra.yaml", on_infra_id=ids.append)
-            except BaseException as exc:  # noqa: BLE001 - asserted below
+            except BaseException as exc:
                 outcome["error"] = exc
 
         builder = threading.Thread(target=build)

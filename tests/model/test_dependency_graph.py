@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import textwrap
 from pathlib import Path
@@ -40,7 +41,7 @@ def graphs_with_a_cycle(draw: st.DrawFn) -> tuple[list[str], dict[str, list[str]
     """A random DAG plus one back edge that closes a loop."""
     nodes, deps = draw(dags())
     loop = draw(st.lists(st.sampled_from(nodes), min_size=1, max_size=len(nodes), unique=True))
-    for here, there in zip(loop, loop[1:] + loop[:1]):
+    for here, there in zip(loop, loop[1:] + loop[:1], strict=True):
         if there not in deps[here]:
             deps[here].append(there)
     return nodes, deps
@@ -80,7 +81,7 @@ def test_a_cycle_is_always_reported_as_a_real_cycle(graph: tuple) -> None:
     assert cycle[0] == cycle[-1] == min(cycle)
     assert len(set(cycle[:-1])) == len(cycle) - 1
     edges = _edges(deps)
-    for dependent, dependee in zip(cycle, cycle[1:]):
+    for dependent, dependee in itertools.pairwise(cycle):
         assert (dependent, dependee) in edges
     assert str(caught.value) == "dependency cycle: " + " -> ".join(cycle)
 
@@ -134,7 +135,7 @@ def test_longest_path_is_a_chain_and_is_maximal(graph: tuple, data: st.DataObjec
     durations = {n: data.draw(st.integers(min_value=0, max_value=20)) for n in nodes}
     total, chain = longest_path(nodes, deps, durations)
     assert total == sum(durations[n] for n in chain)
-    for dependee, dependent in zip(chain, chain[1:]):
+    for dependee, dependent in itertools.pairwise(chain):
         assert dependee in deps[dependent]
     # no single node, and no node plus its longest chain, beats the answer
     best: dict[str, float] = {}

@@ -76,7 +76,7 @@ def test_every_key_of_every_type_is_accepted(all_defs: dict[str, list[Implementa
     assert set(section) == set(written)
 
 
-@pytest.mark.parametrize("model", [m for m in RESOURCE_MODELS.values()])
+@pytest.mark.parametrize("model", list(RESOURCE_MODELS.values()))
 def test_fixture_covers_every_field(all_defs: dict[str, list[Implementation]],
                                    model: type[ResourceBase]) -> None:
     node_type = next(k for k, v in EXPECTED_TYPES.items() if v is model)

@@ -22,11 +22,11 @@ from occo.health.base import HealthTarget
 from occo.health.ping import PingCheck
 from occo.health.ports import PortsCheck
 from occo.health.urls import UrlsCheck
+from occo.model.resource_types import LocalResource
 from occo.model.states import ResourceState
 from occo.resources import netns, procinfo
 from occo.resources.base import CreateRequest, HandlerEnv, ResourceRef
 from occo.resources.local import LocalHandler, build_env, failure_reason
-from occo.model.resource_types import LocalResource
 
 ROOT = Path(occo.__file__).resolve().parents[1]
 IS_ROOT = os.geteuid() == 0

@@ -16,6 +16,7 @@ import requests
 
 from occo.api import Occo
 from occo.config import Config
+from tests.support.cli import BIN
 
 DATA = Path(__file__).parent / "data"
 SLOW = "infra_name: slow-one\nnodes:\n  - {name: only, type: slow}\n"
@@ -40,7 +41,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def _launch(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        ["occopus-rest-service", "--cfg", str(tmp_path / "occopus_config.yaml"), *args],
+        [str(BIN / "occopus-rest-service"), "--cfg", str(tmp_path / "occopus_config.yaml"), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env=_env(tmp_path, **env))
 
@@ -75,7 +76,7 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
 
 def test_non_loopback_bind_without_token_refuses_to_start(tmp_path: Path, home: Path) -> None:
     result = subprocess.run(
-        ["occopus-rest-service", "--cfg", str(tmp_path / "occopus_config.yaml"),
+        [str(BIN / "occopus-rest-service"), "--cfg", str(tmp_path / "occopus_config.yaml"),
          "--host", "0.0.0.0", "--port", "0"],
         capture_output=True, text=True, timeout=30, cwd=tmp_path, env=_env(tmp_path))
     assert result.returncode == 2
@@ -134,7 +135,7 @@ def test_ctrl_c_without_grace_rolls_the_build_back(
 
 
 def test_help_lists_the_occopus_flags(tmp_path: Path) -> None:
-    result = subprocess.run(["occopus-rest-service", "--help"],
+    result = subprocess.run([str(BIN / "occopus-rest-service"), "--help"],
                             capture_output=True, text=True, timeout=30, env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
     for flag in ("--cfg", "--auth_data_path", "--host", "--port", "--parallelize"):

@@ -6,6 +6,7 @@ own engine; they are released together by a "go" file so that they truly race.
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -166,7 +167,7 @@ def test_racing_processes_never_hold_a_lease_together(store: Store, tmp_path: Pa
                    for start, end in json.loads(out.read_text()))
     assert len(spans) >= 10
     assert len({n for _, _, n in spans}) >= 2, "the lease never changed hands"
-    for (_, end, who), (start, _, next_who) in zip(spans, spans[1:]):
+    for (_, end, who), (start, _, next_who) in itertools.pairwise(spans):
         assert start >= end, f"holder-{who} and holder-{next_who} held the lease together"
     assert store.leases.holder(infra_id) is None  # every winner released it
 
@@ -242,9 +243,8 @@ def test_exclusive_is_a_conflict_while_another_process_holds_it(
     try:
         _wait_line(other, "ready")
         _wait_line(other, "held")
-        with pytest.raises(Conflict) as caught:
-            with exclusive(store, infra_id, "me", "destroy"):
-                pytest.fail("entered a held lease")
+        with pytest.raises(Conflict) as caught, exclusive(store, infra_id, "me", "destroy"):
+            pytest.fail("entered a held lease")
         assert caught.value.exit_code == 2
         assert f":{other.pid}:" in str(caught.value)
         assert f"cannot destroy infrastructure {infra_id}" in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -283,10 +284,9 @@ def test_scaling_requests_stay_pending_until_applied_in_order(store: Store) -> N
 def test_a_failed_transaction_applies_no_request(store: Store) -> None:
     infra_id = make_infra(store)
     request = store.scaling.add(infra_id, "web", "change", 1)
-    with pytest.raises(RuntimeError):
-        with store.write() as conn:
-            store.scaling.mark_applied(conn, request, "applied")
-            raise RuntimeError("pass crashed")
+    with pytest.raises(RuntimeError), store.write() as conn:
+        store.scaling.mark_applied(conn, request, "applied")
+        raise RuntimeError("pass crashed")
     with store.write() as conn:
         assert [r.id for r in store.scaling.pending(infra_id, conn)] == [request]
 
@@ -321,7 +321,7 @@ def test_events_are_kept_in_order(store: Store) -> None:
     recent = [e for e in store.events.recent(infra_id=infra_id, limit=1000) if e.kind == "step"]
     assert [e.message for e in recent] == [f"event {n}" for n in range(60)]
     assert [e.data for e in recent][:2] == [{"n": 0}, {"n": 1}]
-    assert all(a.time <= b.time for a, b in zip(recent, recent[1:]))
+    assert all(a.time <= b.time for a, b in itertools.pairwise(recent))
     assert [e.message for e in store.events.recent(infra_id=infra_id, limit=3)] == \
         ["event 57", "event 58", "event 59"]
     assert store.events.recent(limit=1)[0].message == "other infra"  # newest of all
