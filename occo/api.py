@@ -49,7 +49,8 @@ class Occo:
         auth = self.config.auth_data if isinstance(self.config.auth_data, dict) else (
             {"entries": self.config.auth_data} if self.config.auth_data else None)
         self.registry = PluginRegistry(HandlerEnv(home=self.config.home, store=self.store,
-                                                  auth_data=auth))
+                                                  auth_data=auth,
+                                                  auth_source=self.config.auth_source))
 
     @cached_property
     def lifecycle(self) -> Lifecycle:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import pytest
 
 from occo.config import load_config
 from occo.errors import ConfigError
+from occo.rest.settings import ServiceSettings
 
 
 @pytest.fixture
@@ -47,16 +50,103 @@ def test_search_order_explicit_env_home_cwd(isolated: Path,
         load_config(str(isolated / "missing.yaml"))
 
 
-def test_occopus_config_keys_are_accepted_and_ours_are_checked(isolated: Path) -> None:
-    occopus = _write(isolated / "c.yaml", "logging: !python_import x\ncomponents:\n"
-                     "  resource_handler: {protocol: basic}\nstore_url: sqlite:///x.db\n")
-    assert load_config(str(occopus)).store_url == "sqlite:///x.db"
-    typo = _write(isolated / "typo.yaml", "concurrencyy: 3\n")
-    with pytest.raises(ConfigError, match="concurrencyy"):
-        load_config(str(typo))
-    broken = _write(isolated / "broken.yaml", "a: [1,\n")
-    with pytest.raises(ConfigError, match=r"broken.yaml:\d+:\d+"):
-        load_config(str(broken))
+# An Occopus-style config file, written for these tests: plugin imports, component
+# objects with anchors and aliases, a logging dictConfig printing to stdout.
+OCCOPUS_STYLE = """\
+plugins: !python_import
+    - occo_never_imported_marker
+components:
+    rest:
+        host: 127.0.0.2
+        port: 5123
+    resourcehandler: !ResourceHandler &handler
+        protocol: null
+    store: !UDS &store
+        protocol: redis
+        port: 6379
+    infobroker: !InfoRouter
+        sub_providers:
+            - !DynamicStateProvider
+                resource_handler: *handler
+            - !SynchronizationProvider
+            - *store
+logging:
+    version: 1
+    root: {level: INFO, handlers: [screen]}
+    handlers:
+        screen: {class: logging.StreamHandler, stream: ext://sys.stdout}
+        keep: {class: logging.FileHandler, filename: occo-test.log}
+concurrency: 4
+"""
+
+
+def test_occopus_config_file_loads_and_occo_takes_rest_and_logging(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    marker_dir = isolated / "plugins"
+    _write(marker_dir / "occo_never_imported_marker.py",
+           f"open({str(isolated / 'imported')!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(marker_dir))
+    config_file = _write(isolated / "occopus_config.yaml", OCCOPUS_STYLE)
+    _write(isolated / "redis_config.yaml", "kvs: !KeyValueStore\n    protocol: redis\n")
+    with caplog.at_level(logging.DEBUG, logger="occo.config"):
+        config = load_config(str(config_file))
+    assert not (isolated / "imported").exists()          # !python_import imports nothing
+    assert (config.rest.host, config.rest.port, config.concurrency) == ("127.0.0.2", 5123, 4)
+    settings = ServiceSettings.from_config(config)
+    assert (settings.host, settings.port) == ("127.0.0.2", 5123)
+    assert ServiceSettings.from_config(config, port=0).port == 0     # a flag still wins
+    assert config.logging is not None
+    assert config.logging["handlers"]["screen"]["stream"] == "ext://sys.stderr"
+    assert config.logging["handlers"]["keep"] == {"class": "logging.FileHandler",
+                                                  "filename": "occo-test.log"}
+    ignored = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
+    assert len(ignored) == 1
+    assert ignored[0].endswith("plugins, components.resourcehandler, components.store, "
+                               "components.infobroker")
+
+
+def test_own_rest_section_wins_over_components_rest(isolated: Path) -> None:
+    both = _write(isolated / "c.yaml", "components:\n  rest: {host: 0.0.0.0, port: 6000}\n"
+                                       "rest: {port: 7000}\n")
+    config = load_config(str(both))
+    assert (config.rest.host, config.rest.port) == ("0.0.0.0", 7000)
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("concurrencyy: 3\n", r"c.yaml:1:1: unknown key 'concurrencyy' \(did you mean 'concurrency'\?\)"),
+    ("plugins: !python_import [x]\nocco:\n  concurrency: zero\n",
+     r"c.yaml:3:16: occo.concurrency: Input should be a valid integer"),
+    ("components:\n  rest:\n    port: 99999\n",
+     r"c.yaml:3:11: components.rest.port: Input should be less than or equal to 65535"),
+    ("logging: [console]\n", r"c.yaml:1:10: logging: must be a mapping"),
+    ("a: [1,\n", r"c.yaml:2:1: "),
+    ("nodes: !python/object:os.system echo\n", None),
+])
+def test_config_errors_name_file_line_column_and_path(isolated: Path, text: str,
+                                                      where: str | None) -> None:
+    path = _write(isolated / "c.yaml", text)
+    if where is None:          # not an Occopus object tag: an unknown key, never built
+        with pytest.raises(ConfigError, match="unknown key 'nodes'"):
+            load_config(str(path))
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert re.match(re.escape(str(isolated)) + "/" + where, str(caught.value)), str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("resource:\n  - type: nova\n    auth_data: {username: u, password: p}\n  - type: ec2\n",
+     r"a.yaml:4:5: resource\[1\]: resource entry #2 needs an 'auth_data' mapping"),
+    ("resource: {type: nova}\n", r"a.yaml:1:11: resource: must be a list of entries"),
+    ("resource:\n  - type: nova\n    auth_data: {password: !secret p}\n",
+     r"a.yaml:3:27: unsupported YAML tag !secret"),
+])
+def test_auth_data_errors_name_file_line_column_and_path(isolated: Path, text: str,
+                                                         where: str) -> None:
+    path = _write(isolated / "a.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, str(path))
+    assert re.match(re.escape(str(isolated)) + "/" + where, str(caught.value)), str(caught.value)
 
 
 def test_auth_data_imports_and_permission_warning(isolated: Path) -> None:
@@ -71,7 +161,7 @@ def test_auth_data_imports_and_permission_warning(isolated: Path) -> None:
     with pytest.warns(UserWarning, match="readable by group or others"):
         load_config(None, str(auth))
     _write(isolated / "bad.yaml", "x: !text_import {url: http://evil.example/key}\n")
-    with pytest.raises(ConfigError, match="only file://"):
+    with pytest.raises(ConfigError, match="only file:// URLs can be imported"):
         load_config(None, str(isolated / "bad.yaml"))
 
 

@@ -33,17 +33,19 @@ def _configure_logging() -> None:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @config_options
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; other than loopback needs a bearer token.")
-@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True,
-              help="Port to listen on (0: any free port).")
+@click.option("--host", default=None,
+              help="Address to listen on; other than loopback needs a bearer token. "
+                   "[default: rest.host of the config, else 127.0.0.1]")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to listen on (0: any free port). "
+                   "[default: rest.port of the config, else 5000]")
 @click.option("--parallelize", is_flag=True,
               help="Create and maintain independent instances concurrently.")
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds background builds may take to finish at shutdown "
                    "before they are rolled back.")
 @handle_errors
-def main(cfg_path: str | None, auth_data_path: str | None, host: str, port: int,
+def main(cfg_path: str | None, auth_data_path: str | None, host: str | None, port: int | None,
          parallelize: bool, grace: float) -> None:
     """Serve the Occopus REST API (and occo's additions) until SIGTERM or Ctrl+C."""
     from occo.api import Occo
@@ -61,7 +63,8 @@ def main(cfg_path: str | None, auth_data_path: str | None, host: str, port: int,
         try:
             service = RestService(occo, settings)
         except OSError as exc:
-            raise OccoError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise OccoError(f"cannot listen on {settings.host}:{settings.port}: "
+                            f"{exc.strerror or exc}") from None
         signals: list[int] = []
 
         def on_signal(signum: int, _frame: Any) -> None:

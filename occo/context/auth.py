@@ -23,15 +23,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from occo.errors import ConfigError
-from occo.model.nodedef import matches_filter
+from occo.model.authfile import AuthEntry, parse_auth_entries
+from occo.model.filters import matches_filter
 
 __all__ = ["REDACTED", "AuthData", "AuthEntry", "RedactingFilter", "Redactor", "describe_section"]
 
-SECTIONS = ("resource", "config_management")
 REDACTED = "***"
 #: auth_data keys whose values name someone rather than prove who they are
 NOT_SECRET = frozenset({"type", "username", "user", "user_name", "email", "client_name",
@@ -44,21 +43,6 @@ def describe_section(section: Mapping[str, Any]) -> str:
     """A short, secret-free name for a resource section: ``{type: nova, endpoint: ...}``."""
     shown = [f"{k}: {section[k]}" for k in _SHOWN_KEYS if section.get(k) is not None]
     return "{" + ", ".join(shown) + "}"
-
-
-@dataclass(frozen=True)
-class AuthEntry:
-    """One entry of ``auth_data.yaml``: a filter and the credentials it selects."""
-
-    section: str
-    position: int                       # 1-based, as a user counts
-    selector: dict[str, Any]
-    auth_data: dict[str, Any] = field(repr=False)
-
-    def describe(self) -> str:
-        """Names the entry without its credentials: ``resource entry #2 {type: nova}``."""
-        shown = ", ".join(f"{k}: {v}" for k, v in self.selector.items())
-        return f"{self.section} entry #{self.position} {{{shown}}}"
 
 
 class Redactor:
@@ -129,31 +113,7 @@ class AuthData:
     @classmethod
     def parse(cls, raw: Any, source: str | None = None) -> AuthData:
         """Accept the file's mapping, a bare list (resource entries) or nothing."""
-        where = source or "auth_data.yaml"
-        if raw is None:
-            return cls([], source)
-        if isinstance(raw, list):
-            raw = {"resource": raw}
-        elif isinstance(raw, Mapping) and "entries" in raw and not set(raw) & set(SECTIONS):
-            raw = {"resource": raw["entries"]}
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{where}: must be a mapping with 'resource' and/or "
-                              f"'config_management' lists, not a {type(raw).__name__}")
-        entries: list[AuthEntry] = []
-        for section in SECTIONS:
-            items = raw.get(section) or []
-            if not isinstance(items, list):
-                raise ConfigError(f"{where}: '{section}' must be a list of entries")
-            for position, item in enumerate(items, start=1):
-                if not isinstance(item, Mapping):
-                    raise ConfigError(f"{where}: {section} entry #{position} must be a mapping")
-                auth = item.get("auth_data")
-                if not isinstance(auth, Mapping):
-                    raise ConfigError(f"{where}: {section} entry #{position} needs an "
-                                      "'auth_data' mapping")
-                selector = {str(k): v for k, v in item.items() if k != "auth_data"}
-                entries.append(AuthEntry(section, position, selector, dict(auth)))
-        return cls(entries, source)
+        return cls(parse_auth_entries(raw, source or "auth_data.yaml"), source)
 
     def match(self, section: str, wanted: Mapping[str, Any]) -> AuthEntry:
         """The one entry of ``section`` whose filter is a sub-dict of ``wanted``."""

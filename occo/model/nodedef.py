@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from occo.errors import DescriptionError
+from occo.model.filters import matches_filter
 from occo.model.resource_types import RESOURCE_MODELS, GenericResource, ResourceBase
 from occo.model.yamlio import (
     LoadedYaml,
@@ -260,24 +261,6 @@ def _build(loaded: LoadedYaml) -> NodeDefinitions:
 
 
 # --------------------------------------------------------------------------- filters
-
-
-def matches_filter(section: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    """True when ``wanted`` is a sub-dict of ``section`` (nested dicts recursively).
-
-    This is Occopus's rule for a node's ``filter`` and for ``auth_data.yaml``
-    entries.
-    """
-    for key, value in wanted.items():
-        if key not in section:
-            return False
-        have = section[key]
-        if isinstance(value, Mapping):
-            if not isinstance(have, Mapping) or not matches_filter(have, value):
-                return False
-        elif have != value:
-            return False
-    return True
 
 
 def select_implementations(impls: Iterable[Implementation],

@@ -12,7 +12,10 @@ Two Occopus tags are understood: ``!yaml_import {url: file://x.yaml}`` (the
 value is the YAML document in that file) and ``!text_import {url: file://x.sh}``
 (the value is the file's text). A relative path is resolved against the
 directory of the file that names it. Any other tag is refused: nothing in a
-description can build a Python object.
+description can build a Python object. Occopus's own config file is full of
+object tags (``!python_import``, ``!ResourceHandler``...); loaded with
+``keep_tags=True`` they are kept as inert data (the tagged mapping, list or
+text, its tag readable with :func:`tag_of`), still never built.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "load_yaml_file",
     "load_yaml_text",
     "suggest",
+    "tag_of",
     "to_plain",
 ]
 
@@ -105,6 +109,7 @@ class _LoadContext:
 
     root_source: str
     allow_imports: bool = True
+    keep_tags: bool = False                                  # other tags kept as data
     import_root: Path | None = None                          # imports must stay below it
     file_of: dict[int, str] = field(default_factory=dict)   # id(container) -> file name
     keep_alive: list[Any] = field(default_factory=list)     # keeps ids in file_of valid
@@ -200,6 +205,10 @@ def _construct_yaml_import(constructor: _OccoConstructor, node: Node) -> Any:
 
 
 def _construct_unknown(constructor: _OccoConstructor, node: Node) -> Any:
+    context = constructor.occo_context
+    if context is not None and context.keep_tags:
+        # ruamel's round-trip reading of an unknown tag: plain data that remembers it
+        return RoundTripConstructor.construct_unknown(constructor, node)
     raise DescriptionError(
         f"unsupported YAML tag {node.tag!s} (only !yaml_import and !text_import are allowed)",
         location=_mark_location(constructor, node))
@@ -256,21 +265,23 @@ def _load(text: str, source: str, base_dir: Path, context: _LoadContext) -> Any:
 
 
 def load_yaml_text(text: str, source: str, base_dir: Path | None = None, *,
-                   allow_imports: bool = True, import_root: Path | None = None) -> LoadedYaml:
+                   allow_imports: bool = True, import_root: Path | None = None,
+                   keep_tags: bool = False) -> LoadedYaml:
     """Load one YAML document from text; ``source`` names it in error messages.
 
     ``base_dir`` is where relative ``file://`` imports are looked up (default:
     the current directory). Text from an untrusted sender should be loaded
     with ``allow_imports=False``, or with ``import_root`` set to the only
-    directory whose files it may pull in.
+    directory whose files it may pull in. ``keep_tags`` reads tags other than
+    the two imports as inert data instead of refusing them.
     """
-    context = _LoadContext(root_source=source, allow_imports=allow_imports,
+    context = _LoadContext(root_source=source, allow_imports=allow_imports, keep_tags=keep_tags,
                            import_root=import_root.resolve() if import_root else None)
     return _finish(_load(text, source, base_dir or Path("."), context), context)
 
 
 def load_yaml_file(path: Path, *, allow_imports: bool = True,
-                   import_root: Path | None = None) -> LoadedYaml:
+                   import_root: Path | None = None, keep_tags: bool = False) -> LoadedYaml:
     """Load one YAML document from a file; its imports resolve next to it."""
     path = Path(path)
     try:
@@ -280,6 +291,7 @@ def load_yaml_file(path: Path, *, allow_imports: bool = True,
     except (OSError, UnicodeDecodeError) as exc:
         raise DescriptionError(f"cannot read {str(path)!r}: {exc}") from None
     context = _LoadContext(root_source=str(path), allow_imports=allow_imports,
+                           keep_tags=keep_tags,
                            import_root=import_root.resolve() if import_root else None,
                            importing=[path.resolve()])
     return _finish(_load(text, str(path), path.parent, context), context)
@@ -289,6 +301,13 @@ def _finish(raw: Any, context: _LoadContext) -> LoadedYaml:
     source = context.root_source
     return LoadedYaml(source=source, raw=raw, plain=to_plain(raw, source=source),
                       locations=_index(raw, context))
+
+
+def tag_of(raw: Any) -> str | None:
+    """The explicit tag of a value loaded with ``keep_tags`` (``'!UDS'``), else None."""
+    tag = getattr(raw, "tag", None)
+    value = getattr(tag, "value", None)
+    return str(value) if value and str(value).startswith("!") else None
 
 
 # --------------------------------------------------------------------------- locations

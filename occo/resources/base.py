@@ -27,6 +27,7 @@ class HandlerEnv:
     home: Path
     store: Store
     auth_data: dict[str, Any] | None = None
+    auth_source: str | None = None          # the auth_data.yaml it came from, for messages
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ class CloudHandler(ResourceHandler):
 
     def __init__(self, env: HandlerEnv, log: logging.Logger) -> None:
         super().__init__(env)
-        self._auth = AuthData.parse(env.auth_data)
+        self._auth = AuthData.parse(env.auth_data, env.auth_source)
         self._redact = self._auth.redactor
         self._redact.install(log)
         self._lock = threading.Lock()

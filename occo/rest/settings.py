@@ -55,12 +55,15 @@ class ServiceSettings:
     notify_retries: int = 5
 
     @classmethod
-    def from_config(cls, config: Config, *, host: str = "127.0.0.1", port: int = 5000,
+    def from_config(cls, config: Config, *, host: str | None = None, port: int | None = None,
                     parallelize: bool = False, **overrides: object) -> ServiceSettings:
-        """Settings from the config's ``rest:`` section and ``$OCCO_REST_TOKENS``."""
+        """Settings from the config's ``rest:`` section (or Occopus's ``components.rest``)
+        and ``$OCCO_REST_TOKENS``; ``host`` and ``port`` given here win."""
         tokens = tuple(dict.fromkeys([*config.rest.tokens, *env_tokens()]))
         values: dict[str, object] = {
-            "host": host, "port": port, "parallelize": parallelize, "tokens": tokens,
+            "host": config.rest.host if host is None else host,
+            "port": config.rest.port if port is None else port,
+            "parallelize": parallelize, "tokens": tokens,
             "cors_origins": tuple(config.rest.cors_origins),
             "max_body_bytes": config.rest.max_body_bytes,
             "maintain_interval": config.maintain_interval}

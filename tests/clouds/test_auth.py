@@ -73,7 +73,7 @@ def test_a_bare_list_is_read_as_resource_entries(raw: object) -> None:
 
 @pytest.mark.parametrize(("raw", "message"), [
     ("just text", "must be a mapping with 'resource'"),
-    ({"resource": {"type": "nova"}}, "'resource' must be a list of entries"),
+    ({"resource": {"type": "nova"}}, "resource: must be a list of entries"),
     ({"resource": ["nova"]}, "resource entry #1 must be a mapping"),
     ({"resource": [{"type": "nova"}]}, "resource entry #1 needs an 'auth_data' mapping"),
 ])
