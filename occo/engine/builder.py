@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from occo.configure.jobs import JobPlan, plan_jobs
@@ -38,6 +39,13 @@ MAX_POLL = 5.0
 IDLE_WAKE = 0.25
 
 ProgressCallback = Callable[[Task], None]
+
+
+class Work(StrEnum):
+    """What a worker thread reports back to the coordinating loop."""
+
+    CREATE = "create"    # a handler create() call
+    PROBE = "probe"      # one readiness probe
 
 
 @dataclass
@@ -82,7 +90,7 @@ class CreateExecutor:
         self.cancel = cancel or threading.Event()
         self.progress = progress or (lambda _task: None)
         self.renderer = TemplateRenderer()
-        self._done: queue.SimpleQueue[tuple[str, str, Any]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Work, str, Any]] = queue.SimpleQueue()
 
     # -- public -----------------------------------------------------------------
     def run(self, tasks: list[Task], ready_addresses: dict[str, list[Address]]) -> BuildOutcome:
@@ -201,7 +209,7 @@ class CreateExecutor:
             live.started_mono = time.monotonic()
             self._live[live.task.instance_id] = live
             self.progress(live.task)
-            self._submit("create", live.task.instance_id, self._call_create, live, request)
+            self._submit(Work.CREATE, live.task.instance_id, self._call_create, live, request)
 
     def _prepare(self, live: _Live) -> CreateRequest:
         node = live.node
@@ -232,7 +240,7 @@ class CreateExecutor:
         return result, ref
 
     # -- workers ------------------------------------------------------------------
-    def _submit(self, kind: str, instance_id: str, fn: Callable[..., Any], *args: Any) -> None:
+    def _submit(self, kind: Work, instance_id: str, fn: Callable[..., Any], *args: Any) -> None:
         self._in_flight += 1
 
         def run() -> None:
@@ -249,21 +257,21 @@ class CreateExecutor:
             _, instance_id = heapq.heappop(self._polls)
             live = self._live[instance_id]
             assert live.ref is not None
-            self._submit("probe", instance_id, probe, self.registry, live.node.resource_type,
+            self._submit(Work.PROBE, instance_id, probe, self.registry, live.node.resource_type,
                          live.ref, live.node.health_check, live.address, live.jobs)
 
     def _schedule_poll(self, live: _Live, delay: float) -> None:
         heapq.heappush(self._polls, (time.monotonic() + delay, live.task.instance_id))
 
     # -- results ------------------------------------------------------------------
-    def _handle(self, batch: list[tuple[str, str, Any]]) -> None:
+    def _handle(self, batch: list[tuple[Work, str, Any]]) -> None:
         transitions: list[tuple[str, InstanceState, dict[str, Any]]] = []
         late: list[tuple[str, CreateResult]] = []
         now = time.time()
         for kind, instance_id, result in batch:
             self._in_flight -= 1
             live = self._live[instance_id]
-            if kind == "create":
+            if kind == Work.CREATE:
                 self._in_flight_creates[live.node.resource_type] -= 1
                 if isinstance(result, BaseException):
                     if live.task.status != TaskStatus.FAILED:

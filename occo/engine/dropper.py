@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from occo.engine.tasks import Task, TaskStatus
+from occo.engine.tasks import Task, TaskAction, TaskStatus
 from occo.model.states import InstanceState, ResourceState
 from occo.registry import PluginRegistry
 from occo.resources.base import Recoverable, ResourceRef
@@ -51,7 +51,7 @@ class DropExecutor:
 
     def run(self, instances: list[InstanceRecord]) -> DropOutcome:
         todo = [i for i in instances if i.state != InstanceState.DESTROYED]
-        tasks = {i.id: Task(i.id, i.node_name, action="destroy", queued_at=time.time())
+        tasks = {i.id: Task(i.id, i.node_name, action=TaskAction.DESTROY, queued_at=time.time())
                  for i in todo}
         remaining_per_node: dict[str, int] = {}
         for inst in todo:

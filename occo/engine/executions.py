@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from occo.engine.watch import watch_requests
 from occo.errors import Conflict, OccoError, UserInputError
 from occo.model.states import ExecutionStatus as S
+from occo.model.vocabulary import Workflow
 from occo.store.store import Store
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def apply_action(store: Store, execution_id: str, action: str) -> bool:
         raise Conflict(f"execution {execution_id} is {execution.status}; "
                        f"{action} needs one of: {', '.join(map(str, allowed))}")
     return ex.move(execution_id, allowed, S.QUEUED, requested_action=None, error=None,
-                   ended_at=None, attempt=execution.attempt + 1)
+                   ended_at=None, attempt=execution.attempt + 1, holder=None)
 
 
 class ExecutionRunner:
@@ -113,25 +114,31 @@ class ExecutionRunner:
         options = replace(self.options, execution_id=execution_id,
                           concurrency=int(params.get("concurrency", self.options.concurrency)),
                           rollback=bool(params.get("rollback", True)))
-        if workflow in ("build", "update"):
+        if workflow in (Workflow.BUILD, Workflow.UPDATE):
             from occo.model.description import InfraDescription
 
             infra = self.store.infras.get(infra_id)
             desc = InfraDescription.from_plain(infra.description)
             self.lifecycle.build(desc, source=infra.source, options=options, infra_id=infra_id,
                                  cancel=cancel, kill=kill)
-        elif workflow == "destroy":
+        elif workflow == Workflow.DESTROY:
             self.lifecycle.destroy(infra_id, options=options)
-        elif workflow in ("maintain", "scale"):
-            if workflow == "scale":
+        elif workflow in (Workflow.MAINTAIN, Workflow.SCALE):
+            if workflow == Workflow.SCALE and not params.get("recorded"):
                 from occo.engine.requests import record_scaling_request
 
                 record_scaling_request(self.store, infra_id, str(params.get("node", "")),
                                        change=params.get("change"), set_to=params.get("set_to"),
                                        drop=params.get("drop"))
-            result = self.maintainer().pass_over(infra_id)
+                # a retry (lease busy, resume) must not record the request again
+                params["recorded"] = True
+                self.store.executions.set_parameters(execution_id, params)
+            result = self.maintainer().pass_over(infra_id, execution_id=execution_id,
+                                                 workflow=Workflow(workflow))
             if result.skipped:
                 raise Conflict(f"maintenance skipped: {result.skipped}")
+            if result.status == S.FAILED:
+                raise OccoError(result.error or "the maintenance pass failed")
         else:
             raise UserInputError(f"unknown workflow '{workflow}'")
 

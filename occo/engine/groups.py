@@ -16,10 +16,11 @@ from typing import Any
 from occo.engine.executions import ExecutionRunner
 from occo.engine.leasing import held_lease, make_holder
 from occo.model.states import ExecutionStatus
+from occo.model.vocabulary import Workflow
 from occo.store.records import ExecutionGroupRecord, ExecutionRecord
 from occo.store.store import Store
 
-WORKFLOWS = ("build", "update", "destroy", "scale", "maintain")
+WORKFLOWS = tuple(str(w) for w in Workflow)
 TICK = 0.05
 
 

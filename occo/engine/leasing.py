@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from occo.errors import Conflict
+from occo.model.states import ExecutionStatus
 from occo.resources import procinfo
 from occo.store.store import Store
 
@@ -46,6 +47,23 @@ def _acquire(store: Store, infra_id: str, holder: str, ttl: float) -> bool:
         store.leases.take_over(infra_id, current[0], holder, ttl)
 
 
+def end_abandoned(store: Store, infra_id: str) -> None:
+    """End, as failed, the started executions of ``infra_id`` whose process died.
+
+    Whoever takes the lease does this, so a killed build or pass is not shown
+    as running for ever. The instances they left are resolved by the next
+    run (see :mod:`occo.engine.orphans`).
+    """
+    for execution in store.executions.unfinished(infra_id):
+        if execution.status == ExecutionStatus.STARTED and execution.holder \
+                and holder_is_dead(execution.holder):
+            reason = f"its process died ({execution.holder})"
+            store.executions.finish(execution.id, ExecutionStatus.FAILED, error=reason,
+                                    keep_terminal=True)
+            store.events.add("execution_abandoned", f"{execution.workflow} {execution.id} "
+                             f"failed: {reason}", infra_id=infra_id, execution_id=execution.id)
+
+
 @contextmanager
 def held_lease(store: Store, infra_id: str, holder: str,
                ttl: float = DEFAULT_TTL) -> Iterator[threading.Event | None]:
@@ -53,6 +71,7 @@ def held_lease(store: Store, infra_id: str, holder: str,
     if not _acquire(store, infra_id, holder, ttl):
         yield None
         return
+    end_abandoned(store, infra_id)
     lost, stop = threading.Event(), threading.Event()
 
     def renew() -> None:

@@ -1,56 +1,52 @@
 """Maintenance passes: keep each infrastructure healthy and at its wanted size.
 
 A pass over one infrastructure takes its lease, refreshes every instance
-(in parallel; one call for handlers that report many states at once), marks
-instances unhealthy for too long as failed, applies pending scaling requests
-exactly once (the requests are marked applied in the same transaction that
-stores the new targets), replaces what failed, enforces the bounds, and
-releases the lease. A brake stops replacement when too much fails at once.
+(:mod:`occo.engine.refresh`), lets the pure :func:`plan_maintenance` decide
+(failures, the brake, scaling requests, what to create and drop), writes the
+decision — pending scaling requests are marked applied in the same
+transaction that stores the new targets, so each is applied exactly once —
+and carries it out as one execution (:class:`occo.engine.recorder.Run`).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-from occo.engine.builder import CreateExecutor
-from occo.engine.consoles import gather_consoles
-from occo.engine.dropper import DropExecutor
 from occo.engine.leasing import held_lease, make_holder
-from occo.engine.plan import ObservedInstance, drop_order
-from occo.engine.readiness import ProbeResult, Verdict, run_health_checks
-from occo.engine.report import execution_report
-from occo.engine.runtime import InfraRuntime, NodeRuntime
-from occo.engine.scaling import Bounds, Request, apply_requests
-from occo.engine.tasks import Task
-from occo.model.description import InfraDescription
-from occo.model.states import ExecutionStatus, InfraState, InstanceState, ResourceState
+from occo.engine.lifecycle import observed_instances, stored_runtime
+from occo.engine.orphans import find_orphans
+from occo.engine.plan import (
+    MaintainedNode,
+    MaintenancePlan,
+    MaintenancePolicy,
+    Probe,
+    plan_maintenance,
+)
+from occo.engine.recorder import Limits, Publish, Run
+from occo.engine.refresh import recover, refresh
+from occo.engine.runtime import InfraRuntime
+from occo.engine.scaling import Request
+from occo.model.states import ExecutionStatus, InfraState, InstanceState
+from occo.model.vocabulary import ScalingKind, Workflow
 from occo.registry import PluginRegistry
-from occo.resources.base import Address, BatchStates, ResourceRef, StateReport
-from occo.store.records import InstanceRecord, NodeRecord
+from occo.resources.base import CreateResult
+from occo.store.records import InfraRecord, InstanceRecord, NodeRecord
 from occo.store.store import Store
 
-REFRESHED = (InstanceState.READY, InstanceState.UNHEALTHY, InstanceState.BOOTING,
-             InstanceState.UNKNOWN)
-NOT_COUNTED = (InstanceState.FAILED, InstanceState.DESTROYED, InstanceState.DESTROYING)
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 @dataclass(frozen=True)
-class MaintainSettings:
+class MaintainSettings(MaintenancePolicy):
+    """The decision's policy, and how passes carry it out."""
+
     concurrency: int = 10
-    create_timeout: float = 600.0
     destroy_timeout: float = 300.0
     lease_ttl: float = 30.0
-    brake_share: float = 0.5
-    brake_min_failed: int = 3
-    unhealthy_timeout: float = 600.0
-    ignore_brake: bool = False          # an operator's explicit "replace anyway"
 
 
 @dataclass
@@ -63,6 +59,8 @@ class PassResult:
     applied_requests: int = 0
     brake: bool = False
     execution_id: str | None = None
+    status: ExecutionStatus = ExecutionStatus.TERMINATED
+    error: str | None = None
 
     @property
     def acted(self) -> bool:
@@ -70,28 +68,39 @@ class PassResult:
                     or self.brake)
 
 
-def stored_runtime(infra_id: str, infra_name: str, description: dict[str, Any],
-                   nodes: list[NodeRecord]) -> InfraRuntime:
-    """The runtime of a built infrastructure, from what the store kept."""
-    desc = InfraDescription.from_plain(description)
-    runtime_nodes = {}
-    for node in nodes:
-        spec = desc.node(node.name)
-        impl = node.implementation or {}
-        runtime_nodes[node.name] = NodeRuntime(
-            name=node.name, node_type=node.node_type,
-            dependees=tuple(desc.dependees(node.name)), implementation=impl,
-            variables={**(impl.get("variables") or {}), **(spec.variables or {})})
-    return InfraRuntime(infra_id, infra_name, dict(desc.variables or {}), runtime_nodes)
+def _maintained(node: NodeRecord, runtime: InfraRuntime) -> MaintainedNode:
+    spec = runtime.nodes.get(node.name)
+    timeout = spec.health_check.get("timeout") if spec else None
+    return MaintainedNode(node.name, node.min, node.max, node.target,
+                          float(timeout) if timeout else None)
+
+
+@dataclass
+class _Pass:
+    """What one pass observed, and what it decided."""
+
+    infra: InfraRecord
+    runtime: InfraRuntime
+    nodes: list[MaintainedNode]
+    instances: list[InstanceRecord]
+    probes: dict[str, Probe]
+    orphans: dict[str, bool]
+    recovered: dict[str, CreateResult]
+    now: float
+    plan: MaintenancePlan = field(default_factory=MaintenancePlan)
+
+    def decide(self, policy: MaintenancePolicy, requests: list[Request] | None = None) -> None:
+        self.plan = plan_maintenance(self.nodes, observed_instances(self.instances),
+                                     self.probes, self.now, policy=policy,
+                                     requests=requests, orphans=self.orphans)
 
 
 class Maintainer:
     def __init__(self, store: Store, registry: PluginRegistry, settings: MaintainSettings,
-                 holder: str | None = None,
-                 publish: Callable[[str, dict[str, Any]], None] | None = None,
+                 holder: str | None = None, publish: Publish | None = None,
                  base_url: str | None = None) -> None:
         self.base_url = base_url
-        self.publish = publish or (lambda _event, _report: None)
+        self.publish: Publish = publish or (lambda _event, _report: None)
         self.store = store
         self.registry = registry
         self.settings = settings
@@ -104,7 +113,10 @@ class Maintainer:
             infra_ids = [i.id for i in self.store.infras.list()]
         return [self.pass_over(infra_id) for infra_id in infra_ids]
 
-    def pass_over(self, infra_id: str) -> PassResult:
+    def pass_over(self, infra_id: str, *, execution_id: str | None = None,
+                  workflow: Workflow = Workflow.MAINTAIN) -> PassResult:
+        """One pass; with ``execution_id`` (a queued scale or maintain execution),
+        the pass runs as that execution and always writes its report."""
         with held_lease(self.store, infra_id, self.holder, self.settings.lease_ttl) as lost:
             if lost is None:
                 return PassResult(infra_id, skipped="lease held by another maintainer")
@@ -113,7 +125,7 @@ class Maintainer:
             infra = self.store.infras.get(infra_id)
             if infra.state not in (InfraState.READY, InfraState.FAILED):
                 return PassResult(infra_id, skipped=f"infrastructure is {infra.state}")
-            result = self._maintain(infra_id, infra.name, infra.description, lost)
+            result = self._maintain(infra, lost, execution_id, workflow)
             if result.execution_id is None and not result.skipped:
                 self._record_pass(result)
             return result
@@ -127,268 +139,107 @@ class Maintainer:
         result.execution_id = self.store.executions.record_pass(
             result.infra_id, self.holder, summary, idle=not result.acted)
 
-    def _maintain(self, infra_id: str, name: str, description: dict[str, Any],
-                  lost: threading.Event) -> PassResult:
-        result = PassResult(infra_id)
-        nodes = self.store.infras.nodes(infra_id)
-        runtime = stored_runtime(infra_id, name, description, nodes)
-        instances = self.store.instances.for_infra(infra_id)
-        now = time.time()
-        probes = self._refresh(runtime, [i for i in instances if i.state in REFRESHED])
-        changes = self._judge(runtime, instances, probes, now, result)
-        if changes:
-            self.store.instances.transition_many(changes)
-            instances = self.store.instances.for_infra(infra_id)
+    def _observe(self, infra: InfraRecord) -> _Pass:
+        nodes = self.store.infras.nodes(infra.id)
+        runtime = stored_runtime(infra, nodes)
+        instances = self.store.instances.for_infra(infra.id)
+        orphaned = find_orphans(self.store, instances, self.holder)
+        recovered = recover(self.registry, orphaned)
+        orphans = {i.id: bool(i.resource_id) or i.id in recovered for i in orphaned}
+        probes = refresh(self.registry, runtime, instances, self.settings.concurrency)
+        return _Pass(infra, runtime, [_maintained(n, runtime) for n in nodes], instances,
+                     probes, orphans, recovered, time.time())
 
-        live = [i for i in instances if i.state not in NOT_COUNTED]
-        failed = [i for i in instances if i.state == InstanceState.FAILED]
-        if not self.settings.ignore_brake and len(failed) >= self.settings.brake_min_failed and \
-                len(failed) > self.settings.brake_share * max(1, len(instances)):
-            result.brake = True
-            self.store.events.add(
-                "brake_engaged",
-                f"{len(failed)} of {len(instances)} instances failed at once; "
-                "no replacement or scaling until fewer fail", infra_id=infra_id)
+    def _maintain(self, infra: InfraRecord, lost: threading.Event, execution_id: str | None,
+                  workflow: Workflow) -> PassResult:
+        result = PassResult(infra.id)
+        seen = self._observe(infra)
+        seen.decide(self.settings)
+        if not seen.plan.brake and not lost.is_set() and self._requests_pending(infra.id):
+            with self.store.write() as conn:   # requests are applied with the decision
+                pending = self.store.scaling.pending(infra.id, conn)
+                seen.decide(self.settings, [
+                    Request(r.id, r.node_name, ScalingKind(r.kind), r.count, r.target_instance)
+                    for r in pending])
+                self._write(seen, conn, result)
+        else:
+            with self.store.write() as conn:
+                self._write(seen, conn, result)
+        if seen.plan.brake:
             return result
         if lost.is_set():
-            return PassResult(infra_id, skipped="lease lost")
-
-        targets = self._apply_requests(infra_id, nodes, live, result)
-        if result.applied_requests:  # targeted drops changed some states
-            instances = self.store.instances.for_infra(infra_id)
-        creates, drops = self._reconcile(runtime, instances, targets)
-        if not creates and not drops:
+            return replace(result, skipped="lease lost")
+        if not seen.plan.acts and execution_id is None:
             return result
-        self._execute(runtime, creates, drops, result)
+        self._execute(seen, result, execution_id, workflow)
         return result
 
-    # -- refresh ------------------------------------------------------------------------
-    def _refresh(self, runtime: InfraRuntime,
-                 instances: list[InstanceRecord]) -> dict[str, ProbeResult]:
-        """State and health of each instance; batch handlers answer in one call."""
-        by_type: dict[str, list[tuple[InstanceRecord, ResourceRef]]] = {}
-        configs: dict[tuple[str, str], Any] = {}   # instances of a node share one config
-        for inst in instances:
-            if not inst.resource_id:
-                continue
-            handler = self.registry.handler(inst.resource_type)
-            key = (inst.resource_type, json.dumps(inst.resource_config, sort_keys=True))
-            if key not in configs:
-                configs[key] = handler.config_model.model_validate(inst.resource_config)
-            config = configs[key]
-            by_type.setdefault(inst.resource_type, []).append(
-                (inst, ResourceRef(inst.id, inst.resource_id, config, inst.resource_data)))
-        reports: dict[str, StateReport] = {}
-        with ThreadPoolExecutor(max_workers=max(1, min(32, self.settings.concurrency))) as pool:
-            for rtype, pairs in by_type.items():
-                handler = self.registry.handler(rtype)
-                refs = [ref for _, ref in pairs]
-                states = self._states(handler, refs, pool)
-                reports.update({inst.id: st for (inst, _), st in zip(pairs, states, strict=True)})
-            checks = [inst for pairs in by_type.values() for inst, _ in pairs
-                      if reports[inst.id].state == ResourceState.RUNNING
-                      and self._health_spec(runtime, inst)]
-            healths = dict(zip([i.id for i in checks], pool.map(
-                lambda inst: run_health_checks(self.registry, self._health_spec(runtime, inst),
-                                               self._address(inst)), checks), strict=True))
-        out: dict[str, ProbeResult] = {}
-        for inst_id, report in reports.items():
-            if report.state == ResourceState.RUNNING:
-                ok, reason = healths.get(inst_id, (True, ""))
-                out[inst_id] = ProbeResult(Verdict.READY if ok else Verdict.WAIT, reason)
-            elif report.state in (ResourceState.FAILED, ResourceState.GONE):
-                out[inst_id] = ProbeResult(Verdict.FAILED if report.state == ResourceState.FAILED
-                                           else Verdict.GONE, report.reason or str(report.state))
-            else:
-                out[inst_id] = ProbeResult(Verdict.WAIT, report.reason or str(report.state))
-        return out
-
-    @staticmethod
-    def _states(handler: Any, refs: list[ResourceRef],
-                pool: ThreadPoolExecutor) -> list[StateReport]:
-        """States of many resources; a cloud error makes them UNKNOWN for this
-        pass instead of stopping maintenance of the whole infrastructure."""
-        if isinstance(handler, BatchStates):
-            try:
-                return handler.states(refs)
-            except Exception as exc:  # noqa: BLE001 - one failing call is not fatal
-                return [StateReport(ResourceState.UNKNOWN, reason=str(exc))] * len(refs)
-
-        def one(ref: ResourceRef) -> StateReport:
-            try:
-                report: StateReport = handler.state(ref)
-            except Exception as exc:  # noqa: BLE001 - as above, per instance
-                return StateReport(ResourceState.UNKNOWN, reason=str(exc))
-            return report
-
-        return list(pool.map(one, refs))
-
-    @staticmethod
-    def _health_spec(runtime: InfraRuntime, inst: InstanceRecord) -> dict[str, Any]:
-        node = runtime.nodes.get(inst.node_name)
-        return node.health_check if node else {}
-
-    @staticmethod
-    def _address(inst: InstanceRecord) -> Address:
-        ports = {int(k): int(v) for k, v in (inst.resource_data.get("ports") or {}).items()}
-        return Address(inst.address, inst.private_address, ports)
-
-    def _timeout(self, runtime: InfraRuntime, inst: InstanceRecord) -> float:
-        value = self._health_spec(runtime, inst).get("timeout")
-        return float(value) if value else self.settings.unhealthy_timeout
-
-    def _judge(self, runtime: InfraRuntime, instances: list[InstanceRecord],
-               probes: dict[str, ProbeResult], now: float,
-               result: PassResult) -> list[tuple[str, InstanceState, dict[str, Any]]]:
-        """Turn probe results into state changes (and events for failures)."""
-        changes: list[tuple[str, InstanceState, dict[str, Any]]] = []
-        for inst in instances:
-            probe = probes.get(inst.id)
-            stale_create = inst.state in (InstanceState.PENDING, InstanceState.CREATING) and \
-                now - inst.created_at > self.settings.create_timeout
-            if stale_create:
-                reason = f"stuck {inst.state} for longer than {self.settings.create_timeout:g} s"
-            elif probe is None:
-                continue
-            elif probe.verdict in (Verdict.FAILED, Verdict.GONE):
-                reason = probe.reason
-            elif probe.verdict == Verdict.READY:
-                if inst.state != InstanceState.READY:
-                    changes.append((inst.id, InstanceState.READY,
-                                    {"unhealthy_since": None,
-                                     "ready_at": inst.ready_at or now}))
-                continue
-            else:
-                since = inst.unhealthy_since or (
-                    inst.state_since if inst.state in (InstanceState.BOOTING,
-                                                       InstanceState.UNKNOWN) else now)
-                if now - since <= self._timeout(runtime, inst):
-                    if inst.state == InstanceState.READY:
-                        changes.append((inst.id, InstanceState.UNHEALTHY,
-                                        {"unhealthy_since": now, "reason": probe.reason}))
-                    continue
-                reason = f"unhealthy for more than {self._timeout(runtime, inst):g} s: " \
-                         f"{probe.reason}"
-            changes.append((inst.id, InstanceState.FAILED, {"reason": reason}))
-            result.failed.append(inst.id)
-            self.store.events.add("instance_failed", f"{inst.node_name} {inst.id}: {reason}",
-                                  infra_id=inst.infra_id)
-        return changes
-
-    # -- scaling --------------------------------------------------------------------------
-    def _apply_requests(self, infra_id: str, nodes: list[NodeRecord],
-                        live: list[InstanceRecord], result: PassResult) -> dict[str, int]:
-        """Fold pending requests into the targets, exactly once (one transaction)."""
-        bounds = {n.name: Bounds(n.min, n.max) for n in nodes}
-        live_ids: dict[str, set[str]] = {}
-        for inst in live:
-            live_ids.setdefault(inst.node_name, set()).add(inst.id)
-        targets = {n.name: n.target for n in nodes}
+    def _requests_pending(self, infra_id: str) -> bool:
         with self.store.read() as conn:  # the common case: nothing pending, no write lock
-            if not self.store.scaling.pending(infra_id, conn):
-                return targets
-        with self.store.write() as conn:
-            pending = self.store.scaling.pending(infra_id, conn)
-            if not pending:
-                return targets
-            decision = apply_requests(
-                [Request(r.id, r.node_name, r.kind, r.count, r.target_instance) for r in pending],
-                bounds, targets, live_ids)
-            for node_name, target in decision.targets.items():
-                if target != targets[node_name]:
-                    self.store.infras.set_target(infra_id, node_name, target, conn=conn)
-            for instance_id in decision.targeted_drops:
-                self.store.instances.transition_in(conn, instance_id, InstanceState.FAILED,
-                                                   reason="scale-down requested")
-            for request_id, text in decision.outcomes:
-                self.store.scaling.mark_applied(conn, request_id, text)
-                kind = "request_clamped" if request_id in decision.clamped else "request_applied"
-                self.store.events.add(kind, f"scaling request {request_id}: {text}",
-                                      infra_id=infra_id, conn=conn)
-            result.applied_requests = len(pending)
-            return decision.targets
+            return bool(self.store.scaling.pending(infra_id, conn))
 
-    def _reconcile(self, runtime: InfraRuntime, instances: list[InstanceRecord],
-                   targets: dict[str, int]) -> tuple[dict[str, int], list[InstanceRecord]]:
-        """Creates per node and instances to drop, to meet each target."""
-        creates: dict[str, int] = {}
-        drops: list[InstanceRecord] = [i for i in instances if i.state == InstanceState.FAILED]
-        for name in runtime.nodes:
-            mine = [i for i in instances if i.node_name == name and i.state not in NOT_COUNTED]
-            target = targets.get(name, 0)
-            if len(mine) < target:
-                creates[name] = target - len(mine)
-            elif len(mine) > target:
-                order = drop_order([ObservedInstance(i.id, i.node_name, i.state, i.created_at, "")
-                                    for i in mine])
-                excess = {o.id for o in order[: len(mine) - target]}
-                drops += [i for i in mine if i.id in excess]
-        return creates, drops
+    def _write(self, seen: _Pass, conn: Connection, result: PassResult) -> None:
+        """The decision's state changes, events and applied requests, in one transaction."""
+        plan, infra_id = seen.plan, seen.infra.id
+        for change in plan.transitions:
+            fields = dict(change.fields)
+            found = seen.recovered.get(change.instance_id)
+            if found is not None and change.state == InstanceState.BOOTING:
+                fields.update(resource_id=found.resource_id, resource_data=found.data)
+            self.store.instances.transition_in(conn, change.instance_id, change.state, **fields)
+        events = self.store.events
+        for change in plan.failed:
+            node = next(i.node_name for i in seen.instances if i.id == change.instance_id)
+            result.failed.append(change.instance_id)
+            events.add("instance_failed", f"{node} {change.instance_id}: {change.reason}",
+                       infra_id=infra_id, conn=conn)
+        if plan.brake:
+            result.brake = True
+            events.add("brake_engaged", plan.brake, infra_id=infra_id, conn=conn)
+        decision = plan.scaling
+        if decision is None:
+            return
+        targets = {n.name: n.target for n in seen.nodes}
+        for node_name, target in decision.targets.items():
+            if target != targets[node_name]:
+                self.store.infras.set_target(infra_id, node_name, target, conn=conn)
+        for instance_id in decision.targeted_drops:
+            self.store.instances.transition_in(conn, instance_id, InstanceState.FAILED,
+                                               reason="scale-down requested")
+        for request_id, text in decision.outcomes:
+            self.store.scaling.mark_applied(conn, request_id, text)
+            kind = "request_clamped" if request_id in decision.clamped else "request_applied"
+            events.add(kind, f"scaling request {request_id}: {text}", infra_id=infra_id,
+                       conn=conn)
+        result.applied_requests = len(decision.outcomes)
 
-    def _execute(self, runtime: InfraRuntime, creates: dict[str, int],
-                 drops: list[InstanceRecord], result: PassResult) -> None:
+    # -- carrying the decision out -----------------------------------------------------
+    def _execute(self, seen: _Pass, result: PassResult, execution_id: str | None,
+                 workflow: Workflow) -> None:
         """Creates first, then drops; one execution records both."""
-        execution_id = str(uuid.uuid4())
-        started = time.time()
-        infra_id = runtime.infra_id
-        self.store.executions.create(execution_id, infra_id, "maintain",
-                                     {"creates": creates, "drops": [d.id for d in drops]},
-                                     self.holder)
-        result.execution_id = execution_id
-        rows, tasks = [], []
-        for name, count in creates.items():
-            node = runtime.nodes[name]
-            for _ in range(count):
-                instance_id = str(uuid.uuid4())
-                rows.append({"id": instance_id, "infra_id": infra_id, "node_name": name,
-                             "resource_type": node.resource_type,
-                             "resource_config": node.resource, "execution_id": execution_id})
-                tasks.append(Task(instance_id, name))
+        plan = seen.plan
+        run = Run.start(self.store, self.registry, seen.infra.id, workflow, holder=self.holder,
+                        execution_id=execution_id, creator=self.holder,
+                        parameters={"creates": plan.create, "drops": list(plan.drop)},
+                        limits=Limits(self.settings.concurrency, self.settings.create_timeout,
+                                      self.settings.destroy_timeout),
+                        runtime=seen.runtime, base_url=self.base_url, publish=self.publish)
+        result.execution_id = run.execution_id
         error = None
-        if rows:
-            self.store.instances.add_intents(rows)
-            ready: dict[str, list[Address]] = {}
-            for inst in self.store.instances.for_infra(infra_id):
-                if inst.state == InstanceState.READY:
-                    ready.setdefault(inst.node_name, []).append(self._address(inst))
-            outcome = CreateExecutor(self.store, self.registry, runtime,
-                                     execution_id=execution_id,
-                                     concurrency=self.settings.concurrency,
-                                     create_timeout=self.settings.create_timeout).run(tasks, ready)
+        creates = run.record_intents(plan.create)
+        if creates:
+            outcome = run.create(creates)
             result.created = sum(1 for t in outcome.tasks if t.ready_at is not None)
             error = outcome.error
-            for task in outcome.tasks:
-                if task.error:
-                    self.store.events.add("instance_failed", f"{task.node_name} "
-                                          f"{task.instance_id}: {task.error}", infra_id=infra_id,
-                                          execution_id=execution_id)
-        # Anything this execution left PENDING is dropped with the rest.
-        to_drop = {d.id: d for d in drops}
-        for inst in self.store.instances.for_infra(infra_id):
-            if inst.execution_id == execution_id and inst.state in (
-                    InstanceState.PENDING, InstanceState.FAILED):
-                to_drop[inst.id] = inst
-        drop = DropExecutor(self.store, self.registry, runtime.dependents,
-                            execution_id=execution_id, concurrency=self.settings.concurrency,
-                            destroy_timeout=self.settings.destroy_timeout
-                            ).run(list(to_drop.values()))
+        # Anything this execution left PENDING or FAILED is dropped with the rest.
+        wanted = set(plan.drop)
+        to_drop = [i for i in self.store.instances.for_infra(seen.infra.id)
+                   if i.id in wanted or (i.execution_id == run.execution_id and i.state in (
+                       InstanceState.PENDING, InstanceState.FAILED))]
+        drop = run.drop(to_drop)
         result.dropped = sum(1 for t in drop.tasks if not t.error)
-        for inst in drops:
-            self.store.events.add("instance_dropped", f"{inst.node_name} {inst.id} dropped"
-                                  + (f" ({inst.reason})" if inst.reason else ""),
-                                  infra_id=infra_id, execution_id=execution_id)
-        all_tasks = tasks + drop.tasks
-        status = ExecutionStatus.FAILED if error or drop.left else ExecutionStatus.TERMINATED
-        message = str(error) if error else (
+        result.status = ExecutionStatus.FAILED if error or drop.left \
+            else ExecutionStatus.TERMINATED
+        result.error = str(error) if error else (
             "could not drop: " + ", ".join(i for i, _ in drop.left) if drop.left else None)
-        instances = self.store.instances.for_infra(infra_id)
-        report = execution_report(
-            infra=self.store.infras.get(infra_id), infra_id=infra_id,
-            execution_id=execution_id, workflow="maintain", status=str(status), error=message,
-            started_at=started, ended_at=time.time(), nodes=self.store.infras.nodes(infra_id),
-            instances=instances, tasks=all_tasks,
-            dependees={n.name: n.dependees for n in runtime.nodes.values()},
-            base_url=self.base_url, consoles=gather_consoles(self.registry, instances))
-        self.store.executions.save_tasks([t.record(execution_id) for t in all_tasks])
-        self.store.executions.finish(execution_id, status, error=message, report=report)
-        self.publish("maintain_report", report)
+        run.finish(result.status, result.error)

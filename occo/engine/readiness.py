@@ -6,9 +6,9 @@ Runs on a worker thread; returns a plain value the executor interprets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from occo.engine.plan import Verdict
 from occo.health.base import HealthTarget
 from occo.model.states import ResourceState
 from occo.registry import PluginRegistry
@@ -21,12 +21,7 @@ HEALTH_TIMEOUT_KEY = "timeout"
 NOT_CHECKS = frozenset({HEALTH_TIMEOUT_KEY, "type"})   # settings, not checks to run
 SINGLE_PROBE_TIMEOUT = 5.0
 
-
-class Verdict(StrEnum):
-    READY = "ready"
-    WAIT = "wait"
-    FAILED = "failed"
-    GONE = "gone"
+__all__ = ["ProbeResult", "Verdict", "check_names", "probe", "run_health_checks"]
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,12 @@ Pure functions over records, so a 1,000-instance report costs one pass.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from occo.engine.tasks import Task
+from occo.engine.tasks import Task, TaskAction
 from occo.model.states import InstanceState
 from occo.store.records import InfraRecord, InstanceRecord, NodeRecord
 
@@ -17,6 +19,14 @@ COUNTED_STATES = frozenset(set(InstanceState) - {InstanceState.DESTROYED})
 
 def _span(start: float | None, end: float | None) -> float | None:
     return round(end - start, 4) if start is not None and end is not None else None
+
+
+def iso_utc(ts: float | None) -> str | None:
+    """POSIX seconds as an ISO 8601 UTC string (what reports and logs carry)."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
 
 
 class InstanceLike(Protocol):
@@ -81,27 +91,48 @@ def task_timings(task: Task, origin: float | None) -> dict[str, Any]:
         "create_call": _span(task.started_at, task.created_at),
         "boot": _span(task.created_at, task.ready_at),
         "ready_after": _span(origin, task.ready_at),
-        "drop": _span(task.started_at, task.ended_at) if task.action == "destroy" else None,
+        "drop": _span(task.started_at, task.ended_at)
+        if task.action == TaskAction.DESTROY else None,
     }
 
 
-def execution_report(*, infra: InfraRecord | None, infra_id: str, execution_id: str,
-                     workflow: str, status: str, error: str | None, started_at: float,
-                     ended_at: float | None, nodes: list[NodeRecord],
-                     instances: list[InstanceRecord], tasks: list[Task],
-                     dependees: Mapping[str, tuple[str, ...]],
-                     base_url: str | None = None,
-                     consoles: Mapping[str, str] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunFacts:
+    """An execution's own facts, as its report states them."""
+
+    infra_id: str
+    execution_id: str
+    workflow: str
+    status: str
+    error: str | None
+    started_at: float
+    ended_at: float | None
+    base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class InfraSnapshot:
+    """The infrastructure as the report describes it."""
+
+    infra: InfraRecord | None
+    nodes: list[NodeRecord]
+    instances: list[InstanceRecord]
+    dependees: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    consoles: Mapping[str, str] = field(default_factory=dict)
+
+
+def execution_report(run: RunFacts, snapshot: InfraSnapshot,
+                     tasks: list[Task]) -> dict[str, Any]:
     """Every node and instance with status, timings, critical path and links."""
-    consoles = consoles or {}
+    infra_id, started_at, base_url = run.infra_id, run.started_at, run.base_url
     by_instance = {t.instance_id: t for t in tasks}
     node_entries: dict[str, Any] = {
         n.name: {"type": n.node_type,
                  "scaling": {"min": n.min, "max": n.max, "target": n.target, "actual": 0},
                  "instances": {}}
-        for n in nodes}
+        for n in snapshot.nodes}
     seen: set[str] = set()
-    for inst in instances:
+    for inst in snapshot.instances:
         seen.add(inst.id)
         entry = node_entries.setdefault(inst.node_name, {"instances": {}, "scaling": {}})
         if inst.state in COUNTED_STATES and "actual" in entry["scaling"]:
@@ -118,19 +149,20 @@ def execution_report(*, infra: InfraRecord | None, infra_id: str, execution_id: 
             "timings": task_timings(task, started_at) if task else None,
             "links": {"rest": f"{base_url}/infrastructures/{infra_id}/instances/{inst.id}"
                       if base_url else f"occo://{infra_id}/{inst.id}",
-                      "console": consoles.get(inst.id)},
+                      "console": snapshot.consoles.get(inst.id)},
         }
-    path = critical_path([t for t in tasks if t.action == "create"], dependees)
+    path = critical_path([t for t in tasks if t.action == TaskAction.CREATE],
+                         snapshot.dependees)
     return {
         "infra_id": infra_id,
-        "infra_name": infra.name if infra else None,
-        "execution_id": execution_id,
-        "workflow": workflow,
-        "status": status,
-        "error": error,
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "duration": _span(started_at, ended_at),
+        "infra_name": snapshot.infra.name if snapshot.infra else None,
+        "execution_id": run.execution_id,
+        "workflow": str(run.workflow),
+        "status": str(run.status),
+        "error": run.error,
+        "started_at": iso_utc(started_at),
+        "ended_at": iso_utc(run.ended_at),
+        "duration": _span(started_at, run.ended_at),
         "nodes": node_entries,
         "critical_path": [{"instance_id": t.instance_id, "node": t.node_name,
                            **task_timings(t, started_at)} for t in path],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from occo.errors import NotFound, UserInputError
+from occo.model.vocabulary import ScalingKind
 from occo.store.store import Store
 
 
@@ -33,7 +34,7 @@ def record_scaling_request(store: Store, infra_id: str, node_name: str, *,
             raise UserInputError("-f/--filter drops exactly one instance; "
                                  "use it alone or with -c -1")
         instance = store.instances.find(infra_id, node_name, drop)
-        request_id = store.scaling.add(infra_id, node_name, "drop", -1, instance.id)
+        request_id = store.scaling.add(infra_id, node_name, ScalingKind.DROP, -1, instance.id)
         clamped = node.target - 1 < node.min
         note = (f"; the target is at min {node.min}, so it will be replaced" if clamped else "")
         return ScaleAccepted(request_id, f"request {request_id} recorded: drop instance "
@@ -44,12 +45,12 @@ def record_scaling_request(store: Store, infra_id: str, node_name: str, *,
     if change is not None:
         if change == 0:
             raise UserInputError("-c/--changescale 0 changes nothing")
-        wanted, kind, count = node.target + change, "change", change
+        wanted, kind, count = node.target + change, ScalingKind.CHANGE, change
     else:
         assert set_to is not None
         if set_to < 0:
             raise UserInputError(f"-s/--setscale must be 0 or more, not {set_to}")
-        wanted, kind, count = set_to, "set", set_to
+        wanted, kind, count = set_to, ScalingKind.SET, set_to
     request_id = store.scaling.add(infra_id, node_name, kind, count)
     clamped = not node.min <= wanted <= node.max
     message = f"request {request_id} recorded for '{node_name}'"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from occo.model.description import InfraDescription
 from occo.model.nodedef import matches_filter
 
 
@@ -62,3 +64,21 @@ class InfraRuntime:
 
     def dependents(self, name: str) -> list[str]:
         return sorted(n.name for n in self.nodes.values() if name in n.dependees)
+
+
+def infra_runtime(infra_id: str, desc: InfraDescription,
+                  implementation: Callable[[str], dict[str, Any]]) -> InfraRuntime:
+    """Join every node of ``desc`` with its implementation (``implementation(name)``).
+
+    The one place where a node's variables are merged: the implementation's
+    defaults, overridden by the node's own.
+    """
+    nodes: dict[str, NodeRuntime] = {}
+    for spec in desc.nodes:
+        impl = implementation(spec.name)
+        nodes[spec.name] = NodeRuntime(
+            name=spec.name, node_type=spec.type, dependees=tuple(desc.dependees(spec.name)),
+            implementation=impl,
+            variables={**(impl.get("variables") or {}), **(spec.variables or {})})
+    return InfraRuntime(infra_id=infra_id, infra_name=desc.infra_name,
+                        variables=dict(desc.variables or {}), nodes=nodes)

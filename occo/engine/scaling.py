@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from occo.engine.plan import clamp
+from occo.model.vocabulary import ScalingKind
 
 
 @dataclass(frozen=True)
 class Request:
     id: int
     node_name: str
-    kind: str                  # "change" (±count), "set" (count), "drop" (one instance)
+    kind: ScalingKind
     count: int | None = None
     target_instance: str | None = None
+
+
+def clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ def apply_requests(requests: list[Request], bounds: dict[str, Bounds],
             continue
         b = bounds[req.node_name]
         current = decision.targets[req.node_name]
-        if req.kind == "drop":
+        if req.kind == ScalingKind.DROP:
             instance = req.target_instance or ""
             if instance not in live.get(req.node_name, set()) or instance in dropping:
                 decision.outcomes.append((req.id, f"ignored: instance {instance} is already gone"))
@@ -49,19 +53,19 @@ def apply_requests(requests: list[Request], bounds: dict[str, Bounds],
             dropping.add(instance)
             decision.targeted_drops.append(instance)
             wanted = current - 1
-        elif req.kind == "set":
+        elif req.kind == ScalingKind.SET:
             wanted = int(req.count or 0)
         else:
             wanted = current + int(req.count or 0)
         new = clamp(wanted, b.min, b.max)
         decision.targets[req.node_name] = new
         text = f"{req.node_name}: target {current} -> {new}"
-        if req.kind == "drop":
+        if req.kind == ScalingKind.DROP:
             text += f", dropping {req.target_instance}"
         if new != wanted:
             decision.clamped.append(req.id)
             text += f" (clamped from {wanted} to [{b.min}, {b.max}])"
-            if req.kind == "drop":
+            if req.kind == ScalingKind.DROP:
                 text += "; the instance will be replaced"
         decision.outcomes.append((req.id, text))
     return decision

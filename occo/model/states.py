@@ -51,6 +51,18 @@ class ExecutionStatus(StrEnum):
         return self in TERMINAL_EXECUTION_STATUSES
 
 
+class TaskStatus(StrEnum):
+    """One instance's step within an execution (a create or a destroy)."""
+
+    PENDING = "pending"
+    CREATING = "creating"
+    BOOTING = "booting"
+    READY = "ready"
+    DESTROYING = "destroying"
+    DESTROYED = "destroyed"
+    FAILED = "failed"
+
+
 class ResourceState(StrEnum):
     """What a resource handler reports, translated at the handler's edge."""
 
@@ -95,6 +107,17 @@ EXECUTION_TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
     _E.TERMINATED: frozenset(),
     _E.FAILED: frozenset({_E.QUEUED, _E.STARTED}),       # resume
     _E.CANCELLED: frozenset({_E.QUEUED, _E.STARTED}),    # resume
+}
+
+_T = TaskStatus
+TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    _T.PENDING: frozenset({_T.CREATING, _T.DESTROYING, _T.FAILED}),
+    _T.CREATING: frozenset({_T.BOOTING, _T.READY, _T.FAILED}),
+    _T.BOOTING: frozenset({_T.READY, _T.FAILED}),
+    _T.READY: frozenset(),
+    _T.DESTROYING: frozenset({_T.DESTROYED, _T.FAILED}),
+    _T.DESTROYED: frozenset(),
+    _T.FAILED: frozenset(),
 }
 
 # Instances that hold (or may hold) a resource that must be cleaned up.

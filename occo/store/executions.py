@@ -32,14 +32,35 @@ class ExecutionRepo:
     def create(self, execution_id: str, infra_id: str | None, workflow: str,
                parameters: dict[str, Any], creator: str | None = None,
                status: ExecutionStatus = ExecutionStatus.STARTED,
-               group_id: str | None = None) -> None:
+               group_id: str | None = None, holder: str | None = None) -> None:
         now = time.time()
         with self._store.write() as conn:
             conn.execute(insert(t), {
                 "id": execution_id, "infra_id": infra_id, "workflow": workflow,
                 "parameters": parameters, "status": status, "created_at": now,
                 "started_at": now if status == ExecutionStatus.STARTED else None,
-                "creator": creator, "group_id": group_id, "attempt": 1})
+                "creator": creator, "group_id": group_id, "attempt": 1, "holder": holder})
+
+    def claim(self, execution_id: str, holder: str) -> None:
+        """Record which lease holder runs this execution (a queued one started here)."""
+        with self._store.write() as conn:
+            conn.execute(update(t).where(t.c.id == execution_id).values(holder=holder))
+
+    def unfinished(self, infra_id: str) -> builtins.list[ExecutionRecord]:
+        """Executions of the infrastructure that have not ended, oldest first."""
+        ended = [str(s) for s in ExecutionStatus if s.is_terminal]
+        with self._store.read() as conn:
+            return [_execution(r) for r in conn.execute(
+                select(t).where(t.c.infra_id == infra_id, t.c.status.not_in(ended))
+                .order_by(t.c.created_at, t.c.id))]
+
+    def statuses(self, execution_ids: builtins.list[str]) -> dict[str, tuple[ExecutionStatus,
+                                                                             str | None]]:
+        """Status and holder of each known execution, in one query."""
+        with self._store.read() as conn:
+            rows = conn.execute(select(t.c.id, t.c.status, t.c.holder)
+                                .where(t.c.id.in_(execution_ids))).all()
+        return {r.id: (ExecutionStatus(r.status), r.holder) for r in rows}
 
     def move(self, execution_id: str, old: tuple[ExecutionStatus, ...], new: ExecutionStatus,
              **values: Any) -> bool:
@@ -78,7 +99,7 @@ class ExecutionRepo:
                 "id": execution_id, "infra_id": infra_id, "workflow": "maintain",
                 "parameters": {**summary, "idle": idle, "passes": 1},
                 "status": ExecutionStatus.TERMINATED, "created_at": now, "started_at": now,
-                "ended_at": now, "creator": creator, "attempt": 1})
+                "ended_at": now, "creator": creator, "attempt": 1, "holder": creator})
             return execution_id
 
     def request_action(self, execution_id: str, action: str | None) -> None:
@@ -112,6 +133,10 @@ class ExecutionRepo:
             if report is not None:
                 values["report"] = report
             conn.execute(update(t).where(t.c.id == execution_id).values(**values))
+
+    def set_parameters(self, execution_id: str, parameters: dict[str, Any]) -> None:
+        with self._store.write() as conn:
+            conn.execute(update(t).where(t.c.id == execution_id).values(parameters=parameters))
 
     def set_report(self, execution_id: str, report: dict[str, Any]) -> None:
         with self._store.write() as conn:

@@ -71,6 +71,7 @@ class ExecutionRecord:
     group_id: str | None = None
     requested_action: str | None = None
     attempt: int = 1
+    holder: str | None = None
 
 
 @dataclass(frozen=True)

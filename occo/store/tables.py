@@ -120,6 +120,7 @@ executions = Table(
     Column("group_id", String(36), nullable=True, index=True),
     Column("requested_action", String(16), nullable=True),
     Column("attempt", Integer, nullable=False, default=1, server_default="1"),
+    Column("holder", String(255), nullable=True),   # lease holder running it (host:pid:id)
 )
 
 tasks = Table(

@@ -1,0 +1,109 @@
+"""Refreshing what a maintenance pass knows: each instance's state and health.
+
+The I/O half of a pass (the decision is :func:`occo.engine.plan.plan_maintenance`):
+handlers that report many states at once answer in one call, the others and
+the health checks run in parallel, and a failing cloud call makes instances
+UNKNOWN for one pass instead of stopping the pass.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from occo.engine.plan import Probe, Verdict
+from occo.engine.readiness import run_health_checks
+from occo.engine.recorder import address_of
+from occo.engine.runtime import InfraRuntime
+from occo.model.states import InstanceState, ResourceState
+from occo.registry import PluginRegistry
+from occo.resources.base import BatchStates, CreateResult, Recoverable, ResourceRef, StateReport
+from occo.store.records import InstanceRecord
+
+REFRESHED = frozenset({InstanceState.READY, InstanceState.UNHEALTHY, InstanceState.BOOTING,
+                       InstanceState.UNKNOWN})
+MAX_WORKERS = 32
+
+
+def _health_spec(runtime: InfraRuntime, inst: InstanceRecord) -> dict[str, Any]:
+    node = runtime.nodes.get(inst.node_name)
+    return node.health_check if node else {}
+
+
+def _states(handler: Any, refs: list[ResourceRef],
+            pool: ThreadPoolExecutor) -> list[StateReport]:
+    """States of many resources; a cloud error makes them UNKNOWN for this pass."""
+    if isinstance(handler, BatchStates):
+        try:
+            return handler.states(refs)
+        except Exception as exc:  # noqa: BLE001 - one failing call is not fatal
+            return [StateReport(ResourceState.UNKNOWN, reason=str(exc))] * len(refs)
+
+    def one(ref: ResourceRef) -> StateReport:
+        try:
+            report: StateReport = handler.state(ref)
+        except Exception as exc:  # noqa: BLE001 - as above, per instance
+            return StateReport(ResourceState.UNKNOWN, reason=str(exc))
+        return report
+
+    return list(pool.map(one, refs))
+
+
+def _verdict(report: StateReport, health: tuple[bool, str]) -> Probe:
+    if report.state == ResourceState.RUNNING:
+        ok, reason = health
+        return Probe(Verdict.READY if ok else Verdict.WAIT, reason)
+    if report.state in (ResourceState.FAILED, ResourceState.GONE):
+        return Probe(Verdict.FAILED if report.state == ResourceState.FAILED else Verdict.GONE,
+                     report.reason or str(report.state))
+    return Probe(Verdict.WAIT, report.reason or str(report.state))
+
+
+def refresh(registry: PluginRegistry, runtime: InfraRuntime,
+            instances: list[InstanceRecord], concurrency: int) -> dict[str, Probe]:
+    """What each refreshable instance (one with a resource) looks like now."""
+    by_type: dict[str, list[tuple[InstanceRecord, ResourceRef]]] = {}
+    configs: dict[tuple[str, str], Any] = {}   # instances of a node share one config
+    for inst in instances:
+        if inst.state not in REFRESHED or not inst.resource_id:
+            continue
+        handler = registry.handler(inst.resource_type)
+        key = (inst.resource_type, json.dumps(inst.resource_config, sort_keys=True))
+        if key not in configs:
+            configs[key] = handler.config_model.model_validate(inst.resource_config)
+        by_type.setdefault(inst.resource_type, []).append(
+            (inst, ResourceRef(inst.id, inst.resource_id, configs[key], inst.resource_data)))
+    reports: dict[str, StateReport] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, concurrency))) as pool:
+        for rtype, pairs in by_type.items():
+            states = _states(registry.handler(rtype), [ref for _, ref in pairs], pool)
+            reports.update({inst.id: st for (inst, _), st in zip(pairs, states, strict=True)})
+        checks = [inst for pairs in by_type.values() for inst, _ in pairs
+                  if reports[inst.id].state == ResourceState.RUNNING
+                  and _health_spec(runtime, inst)]
+        healths = dict(zip([i.id for i in checks], pool.map(
+            lambda inst: run_health_checks(registry, _health_spec(runtime, inst),
+                                           address_of(inst)), checks), strict=True))
+    return {inst_id: _verdict(report, healths.get(inst_id, (True, "")))
+            for inst_id, report in reports.items()}
+
+
+def recover(registry: PluginRegistry, instances: list[InstanceRecord]) -> dict[str, CreateResult]:
+    """Resources that half-created instances got before their creator died, by
+    asking handlers that can find a resource by its instance id."""
+    found: dict[str, CreateResult] = {}
+    for inst in instances:
+        if inst.state != InstanceState.CREATING or inst.resource_id:
+            continue
+        handler = registry.handler(inst.resource_type)
+        if not isinstance(handler, Recoverable):
+            continue
+        try:
+            result = handler.recover(inst.id,
+                                     handler.config_model.model_validate(inst.resource_config))
+        except Exception:  # noqa: BLE001 - not found this pass: it is dropped, then retried
+            result = None
+        if result is not None:
+            found[inst.id] = result
+    return found
