@@ -21,6 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "occo.configure": {"occo.model", "occo.context"},
     "occo.registry": {"occo.resources", "occo.health"},
     "occo.reportlog": set(),
+    "occo.periodic": set(),
+    "occo.logsetup": set(),
     "occo.config": {"occo.model"},
     "occo.engine": BELOW_ENGINE,
     "occo.api": BELOW_ENGINE | {"occo.engine", "occo.config", "occo.reportlog"},
@@ -29,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Interfaces go through the API; they may name its data types and vocabulary only.
 INTERFACE = {"occo.api", "occo.config", "occo.cli", "occo.rest", "occo.model",
+             "occo.periodic", "occo.logsetup",
              "occo.store.records", "occo.engine.executions", "occo.engine.groups",
              "occo.engine.tasks", "occo.engine.maintainer", "occo.context.auth"}
 ALLOWED["occo.cli"] = ALLOWED["occo.rest"] = INTERFACE

@@ -13,12 +13,29 @@ import click
 
 if TYPE_CHECKING:
     from occo.api import Occo
+    from occo.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta[f"occo.{param.name}"] = value
+    return value
+
+
 def config_options(fn: F) -> F:
-    """``--cfg`` and ``--auth_data_path`` as Occopus spells them."""
+    """``--cfg`` and ``--auth_data_path`` as Occopus spells them, and occo's log flags."""
+    fn = click.option("--log-format", "--log_format", "log_format",
+                      type=click.Choice(["console", "json"]), default=None,
+                      expose_value=False, callback=_remember,
+                      help="Log lines on stderr as text or as JSON with @timestamp "
+                           "(default: $OCCO_LOG_FORMAT, else console).")(fn)
+    fn = click.option("--log-level", "--log_level", "log_level",
+                      type=click.Choice(["debug", "info", "warning", "error", "critical"],
+                                        case_sensitive=False),
+                      default=None, expose_value=False, callback=_remember,
+                      help="Least severe log lines shown (default: $OCCO_LOG_LEVEL, the "
+                           "config file's logging section, else warning).")(fn)
     fn = click.option("--auth_data_path", "--auth-data-path", "auth_data_path",
                       type=click.Path(dir_okay=False), default=None,
                       help="Path to auth_data.yaml (default: searched).")(fn)
@@ -26,10 +43,35 @@ def config_options(fn: F) -> F:
                         help="Path to occopus_config.yaml (default: searched).")(fn)
 
 
+def load_configured(cfg_path: str | None, auth_data_path: str | None, *,
+                    default_level: str = "warning") -> Config:
+    """The config, with logging set up from the flags, environment and config file.
+
+    Logging is set up twice: before the files are read (so what reading them
+    logs is shown) and after (the config's ``logging:`` section, and the
+    auth_data secrets every log line must not show).
+    """
+    from occo.config import load_config
+    from occo.context.auth import AuthData
+    from occo.logsetup import choose, configure_logging
+
+    meta = click.get_current_context(silent=True)
+    flags = meta.meta if meta is not None else {}
+    level, fmt = choose(flags.get("occo.log_level"), flags.get("occo.log_format"))
+    configure_logging(level, fmt, default_level=default_level)
+    config = load_config(cfg_path, auth_data_path)
+    raw_auth = config.auth_data
+    redact = AuthData.parse(raw_auth, str(auth_data_path or "auth_data.yaml")).redactor \
+        if raw_auth else None
+    configure_logging(level, fmt, default_level=default_level,
+                      dict_config=getattr(config, "logging", None), redact=redact)
+    return config
+
+
 def open_api(cfg_path: str | None, auth_data_path: str | None) -> Occo:
     from occo.api import Occo
 
-    return Occo.from_files(cfg_path, auth_data_path)
+    return Occo(load_configured(cfg_path, auth_data_path))
 
 
 def err(message: str) -> None:

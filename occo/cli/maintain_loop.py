@@ -50,7 +50,7 @@ def run_maintenance(occo: Occo, *, infra_id: str | None, cyclic: bool,
         one_pass()
         return
 
-    from apscheduler.schedulers.background import BackgroundScheduler
+    from occo.periodic import Periodic
 
     every = interval or occo.config.maintain_interval
 
@@ -61,20 +61,12 @@ def run_maintenance(occo: Occo, *, infra_id: str | None, cyclic: bool,
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    scheduler = BackgroundScheduler()
-    scheduler.add_job(one_pass, "interval", seconds=every,
-                      max_instances=1, coalesce=True, next_run_time=_now())
-    scheduler.start()
+    periodic = Periodic()
+    periodic.every(every, one_pass, name="maintain")
     err(f"maintaining every {every:g} s; Ctrl+C or SIGTERM to stop")
     try:
         while not stop.wait(0.5):
             pass
     finally:
         err("stopping: finishing the pass in flight")
-        scheduler.shutdown(wait=True)
-
-
-def _now() -> Any:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
+        periodic.stop(wait=True)

@@ -12,23 +12,13 @@ rolls builds back at once.
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from typing import Any
 
 import click
 
-from occo.cli.common import config_options, err, handle_errors
-
-
-def _configure_logging() -> None:
-    """occo's own messages at INFO on stderr; libraries keep Python's default (warnings)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("occo")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+from occo.cli.common import config_options, err, handle_errors, load_configured
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,16 +39,14 @@ def main(cfg_path: str | None, auth_data_path: str | None, host: str | None, por
          parallelize: bool, grace: float) -> None:
     """Serve the Occopus REST API (and occo's additions) until SIGTERM or Ctrl+C."""
     from occo.api import Occo
-    from occo.config import load_config
     from occo.errors import OccoError
     from occo.rest.server import RestService
     from occo.rest.settings import ServiceSettings
 
-    config = load_config(cfg_path, auth_data_path)
+    config = load_configured(cfg_path, auth_data_path, default_level="info")
     settings = ServiceSettings.from_config(config, host=host, port=port,
                                            parallelize=parallelize, grace=grace)
     settings.check()                      # before anything is created or bound
-    _configure_logging()
     with Occo(config) as occo:
         try:
             service = RestService(occo, settings)

@@ -20,7 +20,6 @@ a cloud never reaches a log, report or API response.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -29,7 +28,7 @@ from occo.errors import ConfigError
 from occo.model.authfile import AuthEntry, parse_auth_entries
 from occo.model.filters import matches_filter
 
-__all__ = ["REDACTED", "AuthData", "AuthEntry", "RedactingFilter", "Redactor", "describe_section"]
+__all__ = ["REDACTED", "AuthData", "AuthEntry", "Redactor", "describe_section"]
 
 REDACTED = "***"
 #: auth_data keys whose values name someone rather than prove who they are
@@ -66,29 +65,6 @@ class Redactor:
         if isinstance(value, dict):
             return {k: self.redact_tree(v) for k, v in value.items()}
         return value
-
-    def install(self, *loggers: logging.Logger) -> None:
-        """Redact the records of these loggers (idempotent)."""
-        for logger in loggers:
-            for existing in list(logger.filters):
-                if isinstance(existing, RedactingFilter):
-                    logger.removeFilter(existing)
-            logger.addFilter(RedactingFilter(self))
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that rewrites a record's message with secrets removed."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self.redactor(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
 
 
 def _secret_values(data: Any, key: str | None = None) -> Iterable[str]:

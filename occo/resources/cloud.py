@@ -3,7 +3,6 @@ memory of creates the cloud refused."""
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from occo.context.auth import AuthData
@@ -13,11 +12,10 @@ from occo.resources.base import HandlerEnv, ResourceHandler
 class CloudHandler(ResourceHandler):
     """A handler that talks to a cloud API with credentials from auth_data."""
 
-    def __init__(self, env: HandlerEnv, log: logging.Logger) -> None:
+    def __init__(self, env: HandlerEnv) -> None:
         super().__init__(env)
         self._auth = AuthData.parse(env.auth_data, env.auth_source)
-        self._redact = self._auth.redactor
-        self._redact.install(log)
+        self._redact = self._auth.redactor   # for messages occo composes (errors, logs)
         self._lock = threading.Lock()
         # Creates the cloud refused before anything existed (bad credentials,
         # quota...): their rollback needs no cloud call, which might be refused

@@ -105,7 +105,7 @@ class Ec2Handler(CloudHandler):
     config_model: ClassVar[type[BaseModel]] = Ec2Resource
 
     def __init__(self, env: HandlerEnv) -> None:
-        super().__init__(env, log)
+        super().__init__(env)
         self._clients: dict[str, Any] = {}
 
     # -- clients --------------------------------------------------------------------

@@ -130,7 +130,7 @@ class NovaHandler(CloudHandler):
     config_model: ClassVar[type[BaseModel]] = NovaResource
 
     def __init__(self, env: HandlerEnv) -> None:
-        super().__init__(env, log)
+        super().__init__(env)
         self._connections: dict[str, Connection] = {}
 
     # -- connections ----------------------------------------------------------------

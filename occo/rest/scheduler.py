@@ -9,13 +9,12 @@ infrastructure at once. Stopping waits for the pass in flight.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from apscheduler.schedulers.background import BackgroundScheduler
+from occo.periodic import Periodic
 
+if TYPE_CHECKING:
     from occo.api import Occo
 
 log = logging.getLogger("occo.rest")
@@ -28,18 +27,10 @@ class MaintenanceScheduler:
         self._occo = occo
         self._interval = interval
         self._parallelize = parallelize
-        self._scheduler: BackgroundScheduler | None = None
+        self._periodic = Periodic()
 
     def start(self) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        scheduler = BackgroundScheduler(timezone=dt.UTC)
-        scheduler.add_job(self.run_pass, "interval", seconds=self._interval,
-                          max_instances=1, coalesce=True,
-                          next_run_time=dt.datetime.now(dt.UTC),
-                          id="maintain-attached")
-        scheduler.start()
-        self._scheduler = scheduler
+        self._periodic.every(self._interval, self.run_pass, name="maintain-attached")
 
     def run_pass(self) -> None:
         """One pass over the attached infrastructures; errors are logged, never raised."""
@@ -56,6 +47,4 @@ class MaintenanceScheduler:
 
     def stop(self) -> None:
         """No new pass starts; the pass in flight is finished first."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        self._periodic.stop(wait=True)

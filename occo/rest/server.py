@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from waitress import wasyncore
 from waitress.server import BaseWSGIServer, create_server
 
-from occo.context.auth import AuthData
 from occo.rest.app import create_app
 from occo.rest.context import EXTENSION, ServiceContext
 from occo.rest.settings import ServiceSettings
@@ -81,9 +80,6 @@ class RestService:
     def __init__(self, occo: Occo, settings: ServiceSettings) -> None:
         settings.check()
         self.settings = settings
-        auth = AuthData.parse(occo.config.auth_data)
-        if auth.entries:          # what this service logs is cleaned like the handlers' logs
-            auth.redactor.install(log)
         self.app = create_app(occo, settings)
         self.context: ServiceContext = self.app.extensions[EXTENSION]
         self._gate = _Gate(self.app.wsgi_app)
