@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# Server fixtures shared by several test folders.
+pytest_plugins = ("tests.support.mariadb",)
+
 PG_MISSING = ("PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in "
               "/usr/lib/postgresql/*/bin; install the Debian package 'postgresql' "
               "(.ci/run does so when initdb is missing)")
