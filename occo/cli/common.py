@@ -25,12 +25,12 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 def config_options(fn: F) -> F:
     """``--cfg`` and ``--auth_data_path`` as Occopus spells them, and occo's log flags."""
-    fn = click.option("--log-format", "--log_format", "log_format",
+    fn = click.option("--log-format", "log_format",
                       type=click.Choice(["console", "json"]), default=None,
                       expose_value=False, callback=_remember,
                       help="Log lines on stderr as text or as JSON with @timestamp "
                            "(default: $OCCO_LOG_FORMAT, else console).")(fn)
-    fn = click.option("--log-level", "--log_level", "log_level",
+    fn = click.option("--log-level", "log_level",
                       type=click.Choice(["debug", "info", "warning", "error", "critical"],
                                         case_sensitive=False),
                       default=None, expose_value=False, callback=_remember,
