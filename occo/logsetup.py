@@ -164,7 +164,8 @@ def _apply_dict_config(section: Mapping[str, Any], redact: Redact | None) -> Non
         if cls not in ALLOWED_HANDLERS or "()" in spec:
             raise ConfigError(f"logging.handlers.{name}.class: {cls!r} is not one of "
                               f"{', '.join(sorted(ALLOWED_HANDLERS))}")
-        if spec.get("stream") in ("ext://sys.stdout", None) and cls == "logging.StreamHandler":
+        standard = ("ext://sys.stdout", "ext://sys.stderr", None)
+        if spec.get("stream") in standard and cls == "logging.StreamHandler":
             spec.pop("stream", None)
             spec["()"] = _Stderr
             del spec["class"]

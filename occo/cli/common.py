@@ -61,8 +61,7 @@ def load_configured(cfg_path: str | None, auth_data_path: str | None, *,
     configure_logging(level, fmt, default_level=default_level)
     config = load_config(cfg_path, auth_data_path)
     raw_auth = config.auth_data
-    redact = AuthData.parse(raw_auth, str(auth_data_path or "auth_data.yaml")).redactor \
-        if raw_auth else None
+    redact = AuthData.parse(raw_auth, config.auth_source).redactor if raw_auth else None
     configure_logging(level, fmt, default_level=default_level,
                       dict_config=getattr(config, "logging", None), redact=redact)
     return config
