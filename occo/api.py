@@ -271,7 +271,7 @@ class Occo:
         return add_members(self.store, group_id, infra_ids, label)
 
     def label_infrastructure(self, infra_id: str, labels: dict[str, str | None]) -> None:
-        self.store.infras.set_labels(infra_id, labels)  # type: ignore[arg-type]
+        self.store.infras.set_labels(infra_id, labels)
 
     def start_execution_group(self, infra_group_id: str, workflow: str,
                               **kwargs: Any) -> dict[str, Any]:

@@ -100,4 +100,4 @@ def handle_errors(fn: F) -> F:
             err(f"internal error: {type(exc).__name__}: {exc} (set OCCO_DEBUG=1 for details)")
             sys.exit(1)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps F's signature

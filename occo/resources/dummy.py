@@ -35,6 +35,7 @@ from occo.resources.base import (
     Address,
     CreateRequest,
     CreateResult,
+    HandlerEnv,
     ResourceHandler,
     ResourceRef,
     StateReport,
@@ -54,8 +55,8 @@ class DummyHandler(ResourceHandler):
     name = "dummy"
     config_model = DummyResource
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def __init__(self, env: HandlerEnv) -> None:
+        super().__init__(env)
         self._lock = threading.Lock()
         self._rngs: dict[int | None, random.Random] = {}
 

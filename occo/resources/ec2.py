@@ -247,7 +247,7 @@ class Ec2Handler(CloudHandler):
         client, entry = self._client(config)
         try:
             found = self._describe(client, [ref.resource_id])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
             raise self._error(exc, f"reading instance {ref.resource_id}", config, entry) from None
         return self._interpret(found.get(ref.resource_id))
 
@@ -262,7 +262,7 @@ class Ec2Handler(CloudHandler):
         for client, entry, config, ids in groups.values():
             try:
                 found.update(self._describe(client, ids))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
                 raise self._error(exc, "reading instances", config, entry) from None
         return [self._interpret(found.get(ref.resource_id)) for ref in refs]
 
@@ -271,7 +271,7 @@ class Ec2Handler(CloudHandler):
         client, entry = self._client(config)
         try:
             inst = self._describe(client, [ref.resource_id]).get(ref.resource_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
             raise self._error(exc, f"reading instance {ref.resource_id}", config, entry) from None
         if inst is None:
             return Address(public=None)
@@ -289,7 +289,7 @@ class Ec2Handler(CloudHandler):
                 {"Name": f"tag:{TAG_INSTANCE}", "Values": [instance_id]},
                 {"Name": "instance-state-name",
                  "Values": ["pending", "running", "stopping", "stopped"]}])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
             raise self._error(exc, "looking for a lost instance", ec2, entry) from None
         for reservation in reply.get("Reservations", []):
             for inst in reservation.get("Instances", []):
@@ -303,7 +303,7 @@ class Ec2Handler(CloudHandler):
         client, entry = self._client(config)
         try:
             client.terminate_instances(InstanceIds=[ref.resource_id])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
             if self._code(exc) in _NOT_FOUND:
                 return
             raise self._error(exc, f"terminating instance {ref.resource_id}", config,

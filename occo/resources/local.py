@@ -391,7 +391,9 @@ class LocalHandler(ResourceHandler):
         wrap = None
         if info.netns:
             namespace = info.netns
-            wrap = lambda argv: netns.exec_argv(namespace, argv, netns.ip_binary())  # noqa: E731
+
+            def wrap(argv: list[str]) -> list[str]:
+                return netns.exec_argv(namespace, argv, netns.ip_binary())
         outcome = run_plan(plan, directory, self._cwd(config, directory), env, wrap)
         if outcome.ok:
             return StateReport(ResourceState.RUNNING, reason=outcome.message)

@@ -283,7 +283,7 @@ class NovaHandler(CloudHandler):
         try:
             server = self._get(conn, ref.resource_id)
             return self._interpret(conn, config, ref.instance_id, server)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
             raise self._error(exc, f"reading server {ref.resource_id}", config, entry) from None
 
     def _interpret(self, conn: Connection, config: NovaResource, instance_id: str,
@@ -343,7 +343,7 @@ class NovaHandler(CloudHandler):
         conn, entry = self._connect(config)
         try:
             server = self._get(conn, ref.resource_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
             raise self._error(exc, f"reading server {ref.resource_id}", config, entry) from None
         if server is None:
             return Address(public=None)
@@ -368,7 +368,7 @@ class NovaHandler(CloudHandler):
                 for i in indexes:
                     out[i] = self._interpret(conn, configs[i], refs[i].instance_id,
                                              servers.get(refs[i].resource_id))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
                 raise self._error(exc, "listing servers", sample, entry) from None
         return [r for r in out if r is not None]
 
@@ -386,7 +386,7 @@ class NovaHandler(CloudHandler):
                 if (server.metadata or {}).get(METADATA_KEY) == instance_id:
                     return CreateResult(resource_id=str(server.id),
                                         data={"endpoint": nova.endpoint})
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
             raise self._error(exc, "looking for a lost server", nova, entry) from None
         return None
 
@@ -417,7 +417,7 @@ class NovaHandler(CloudHandler):
                 for ip in list(conn.network.ips(description=FIP_PREFIX + ref.instance_id)):
                     conn.network.delete_ip(ip, ignore_missing=True)
             conn.compute.delete_server(ref.resource_id, ignore_missing=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any SDK error becomes one ResourceError
             raise self._error(exc, f"deleting server {ref.resource_id}", config, entry) from None
         log.debug("nova server %s deleted (instance %s)", ref.resource_id, ref.instance_id)
 

@@ -167,7 +167,7 @@ class InfraRepo:
             return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
 
     # -- labels ---------------------------------------------------------------------------
-    def set_labels(self, infra_id: str, labels: dict[str, str]) -> None:
+    def set_labels(self, infra_id: str, labels: dict[str, str | None]) -> None:
         """Merge labels into the infrastructure's (a value of None removes a key)."""
         with self._store.write() as conn:
             current = conn.execute(select(t.c.labels).where(t.c.id == infra_id)).first()
