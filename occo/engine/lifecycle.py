@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from occo.engine.leasing import exclusive, make_holder
-from occo.engine.orphans import find_orphans
+from occo.engine.orphans import HALF_CREATED, find_orphans
 from occo.engine.plan import ObservedInstance, Plan, WantedNode, orphan_transition, plan_build
 from occo.engine.readiness import check_names
 from occo.engine.recorder import Limits, Progress, Publish, Run
@@ -185,9 +185,11 @@ class Lifecycle:
                 return self._run_plan(job, run)
 
     def _fail_orphans(self, infra_id: str, holder: str) -> None:
-        """Instances a dead run left half-created (a resumed build's first attempt):
-        failed, so the plan drops and replaces them instead of counting them."""
-        orphaned = find_orphans(self.store, self.store.instances.for_infra(infra_id), holder)
+        """Instances a dead run left unfinished (a resumed build's first attempt):
+        failed, so the plan drops and replaces them instead of counting them. A
+        booting one too: nothing else would wait for it to become ready."""
+        orphaned = find_orphans(self.store, self.store.instances.for_infra(infra_id), holder,
+                                HALF_CREATED | {InstanceState.BOOTING})
         changes = [orphan_transition(o, adopted=False)
                    for o in observed_instances(orphaned, {})]
         if changes:

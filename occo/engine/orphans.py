@@ -17,13 +17,13 @@ from occo.store.store import Store
 HALF_CREATED = frozenset({InstanceState.PENDING, InstanceState.CREATING})
 
 
-def find_orphans(store: Store, instances: list[InstanceRecord],
-                 holder: str) -> list[InstanceRecord]:
-    """The half-created ``instances`` that no live run other than ``holder``'s owns.
+def find_orphans(store: Store, instances: list[InstanceRecord], holder: str,
+                 states: frozenset[InstanceState] = HALF_CREATED) -> list[InstanceRecord]:
+    """The ``instances`` in ``states`` that no live run other than ``holder``'s owns.
 
     Call it holding the lease, before recording new intents.
     """
-    half = [i for i in instances if i.state in HALF_CREATED]
+    half = [i for i in instances if i.state in states]
     if not half:
         return []
     runs = store.executions.statuses(sorted({i.execution_id for i in half if i.execution_id}))

@@ -82,3 +82,29 @@ def test_killed_local_build_is_cleaned_up_by_destroy(local: Occopus) -> None:
     left = processes_under(local.home)
     assert left == [], describe_processes(left)
     assert local.listed() == {}
+
+
+def test_force_resumed_killed_build_creates_what_is_missing(dummy: Occopus) -> None:
+    build = dummy.start("occopus-build", "--parallelize", DATA / "slow_chain.yaml")
+    # Kill once the two 'first' resources exist: 'second' and 'third' are mere intents.
+    wait_until(lambda: dummy.dummy_count() >= 2 or build.poll() is not None, timeout=20)
+    assert build.poll() is None, "build ended before it could be killed"
+    build.kill()
+    finish(build)
+    infra_id = next(iter(dummy.listed()))
+    execution_id = next(e.id for e in dummy.store.executions.list(infra_id=infra_id)
+                        if e.workflow == "build")
+
+    resumed = dummy.run("occopus-executions", "action", execution_id, "force-resume", "--run",
+                        timeout=60)
+    assert resumed.returncode == 0, str(resumed)
+    assert f"execution {execution_id}: terminated" in resumed.stderr
+    report = dummy.report(infra_id)
+    assert {name: node["scaling"]["actual"] for name, node in report.items()} == \
+        {"first": 2, "second": 1, "third": 1}
+    assert all(inst["state"] == "ready" for node in report.values()
+               for inst in node["instances"].values())
+    assert dummy.listed()[infra_id] == ("e2e-slow", "ready")
+    assert dummy.dummy_count() == 4     # what the dead build created was not leaked
+    dummy.ok("occopus-destroy", "-i", infra_id, timeout=30)
+    assert dummy.dummy_count() == 0
