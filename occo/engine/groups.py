@@ -15,6 +15,7 @@ from typing import Any
 
 from occo.engine.executions import ExecutionRunner
 from occo.engine.leasing import held_lease, make_holder
+from occo.engine.report import iso_utc
 from occo.model.states import ExecutionStatus
 from occo.model.vocabulary import Workflow
 from occo.store.records import ExecutionGroupRecord, ExecutionRecord
@@ -57,8 +58,8 @@ def group_report(group: ExecutionGroupRecord, executions: list[ExecutionRecord],
     for e in executions:
         members.append({
             "execution_id": e.id, "infra_id": e.infra_id, "status": str(e.status),
-            "attempt": e.attempt, "created_at": e.created_at, "started_at": e.started_at,
-            "ended_at": e.ended_at,
+            "attempt": e.attempt, "created_at": iso_utc(e.created_at),
+            "started_at": iso_utc(e.started_at), "ended_at": iso_utc(e.ended_at),
             "duration": round(e.ended_at - e.started_at, 4)
             if e.ended_at and e.started_at else None,
             "error": e.error,
@@ -71,7 +72,7 @@ def group_report(group: ExecutionGroupRecord, executions: list[ExecutionRecord],
         "infra_group_id": group.infra_group_id, "concurrency": group.concurrency,
         "status": aggregate_status([e.status for e in executions]),
         "kind": "first_failure" if failure else "final",
-        "written_at": time.time(),
+        "written_at": iso_utc(time.time()),
         "counts": {s: sum(1 for e in executions if e.status == s)
                    for s in sorted({str(e.status) for e in executions})},
         "executions": members,

@@ -296,6 +296,7 @@ class Lifecycle:
                 outcome = run.drop(self.store.instances.for_infra(infra_id))
             if outcome.ok:
                 report = run.finish(ExecutionStatus.TERMINATED, None)
+                self._end_others(run)
                 self.store.infras.delete(infra_id)
                 return report
             self.store.infras.set_state(infra_id, InfraState.FAILED)
@@ -303,6 +304,20 @@ class Lifecycle:
             message = f"{len(left)} resource(s) could not be confirmed gone: " + ", ".join(left)
             run.finish(ExecutionStatus.FAILED, message)
             raise DestroyIncomplete(message, left=[i for i, _ in outcome.left])
+
+    def _end_others(self, run: Run) -> None:
+        """Executions of a destroyed infrastructure end with it: queued ones are
+        cancelled, started ones (their process elsewhere) failed."""
+        reason = f"infrastructure destroyed by execution {run.execution_id}"
+        for other in self.store.executions.unfinished(run.infra_id):
+            if other.id == run.execution_id:
+                continue
+            if other.status == ExecutionStatus.STARTED:
+                self.store.executions.finish(other.id, ExecutionStatus.FAILED, error=reason,
+                                             keep_terminal=True)
+            else:
+                self.store.executions.move(other.id, (other.status,), ExecutionStatus.CANCELLED,
+                                           error=reason)
 
     @staticmethod
     def _stored_dependents(description: dict[str, Any]) -> Callable[[str], list[str]]:

@@ -294,9 +294,11 @@ class ReportMemberSchema(Schema):
     infra_id = fields.String(allow_none=True, required=True)
     status = fields.String(required=True)
     attempt = fields.Integer(required=True)
-    created_at = fields.Float(required=True)
-    started_at = fields.Float(allow_none=True, required=True)
-    ended_at = fields.Float(allow_none=True, required=True)
+    created_at = fields.String(required=True, metadata={"description": "ISO 8601, UTC"})
+    started_at = fields.String(allow_none=True, required=True,
+                               metadata={"description": "ISO 8601, UTC"})
+    ended_at = fields.String(allow_none=True, required=True,
+                             metadata={"description": "ISO 8601, UTC"})
     duration = fields.Float(allow_none=True, required=True)
     error = fields.String(allow_none=True, required=True)
     links = fields.Dict(keys=fields.String(), values=fields.String(), required=True, metadata={
@@ -312,6 +314,6 @@ class GroupReportSchema(Schema):
     concurrency = fields.Integer(required=True)
     status = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(["final", "first_failure"]))
-    written_at = fields.Float(required=True)
+    written_at = fields.String(required=True, metadata={"description": "ISO 8601, UTC"})
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     executions = fields.List(fields.Nested(ReportMemberSchema), required=True)

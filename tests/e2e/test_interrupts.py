@@ -55,10 +55,15 @@ def test_killed_dummy_build_is_cleaned_up_by_destroy(dummy: Occopus) -> None:
     assert (name, state) == ("e2e-slow", "building")
     assert dummy.dummy_count() >= 2
 
+    build_run = next(e for e in dummy.store.executions.list(infra_id=infra_id))
+    assert build_run.status == "started"
+
     # The dead build's lease does not make the user wait for it to expire.
     dummy.ok("occopus-destroy", "-i", infra_id, timeout=20)
     assert dummy.dummy_count() == 0
     assert dummy.listed() == {}
+    ended = dummy.store.executions.get(build_run.id)   # not 'started' for ever
+    assert ended.status == "failed" and "died" in (ended.error or "")
 
 
 def test_killed_local_build_is_cleaned_up_by_destroy(local: Occopus) -> None:
@@ -108,3 +113,29 @@ def test_force_resumed_killed_build_creates_what_is_missing(dummy: Occopus) -> N
     assert dummy.dummy_count() == 4     # what the dead build created was not leaked
     dummy.ok("occopus-destroy", "-i", infra_id, timeout=30)
     assert dummy.dummy_count() == 0
+
+
+def test_pass_killed_mid_creation_stalls_nothing(dummy: Occopus) -> None:
+    infra_id = dummy.build(DATA / "slow_workers.yaml")
+    dummy.ok("occopus-scale", "-i", infra_id, "-n", "worker", "-c", "2")
+    maintain = dummy.start("occopus-maintain", "-i", infra_id)
+    wait_until(lambda: any(i.state == "creating" for i in dummy.instances(infra_id))
+               or maintain.poll() is not None, timeout=20)
+    assert maintain.poll() is None, "the pass ended before it could be killed"
+    maintain.kill()
+    finish(maintain)
+    dead_pass = next(e for e in dummy.store.executions.list(infra_id=infra_id)
+                     if e.workflow == "maintain" and e.status == "started")
+    half = {i.id for i in dummy.instances(infra_id) if i.state in ("pending", "creating")}
+    assert half
+
+    # The next pass (well within the 600 s create timeout) resolves them at once.
+    dummy.ok("occopus-maintain", "-i", infra_id, timeout=30)
+    live = dummy.instances(infra_id)
+    assert not half & {i.id for i in live}
+    assert sorted(i.state for i in live) == ["ready"] * 3
+    assert dummy.dummy_count() == 3
+    ended = dummy.store.executions.get(dead_pass.id)
+    assert ended.status == "failed" and "died" in (ended.error or "")
+    events = dummy.ok("occopus-maintain", "-r", "-i", infra_id).stdout
+    assert "its creator died while it was" in events and "instance_created" in events

@@ -4,18 +4,23 @@ target groups, first-failure reports and resume."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from occo.api import Occo
+from occo.cli.groups import main as groups_cli
 from occo.errors import NotFound, UserInputError
 from occo.model.states import ExecutionStatus as S
 from occo.model.states import InstanceState
 from tests.groups.conftest import defs
 
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 INFRA = "infra_name: tenant\nnodes:\n  - {name: worker, type: sim, scaling: {min: 1, max: 5}}\n"
 
 
@@ -253,3 +258,49 @@ def test_a_build_started_anywhere_can_be_cancelled_through_its_execution(
     assert errors and "interrupted" in str(errors[0])
     assert occo.execution(execution.id).status == S.CANCELLED
     assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
+
+
+def test_failed_scale_pass_fails_its_member_and_the_group(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    occo.import_node_definitions(make_file(defs()))
+    infra_id = occo.build(make_file(INFRA)).infra_id
+    # The node definition breaks; an update stores it for the instances created next.
+    occo.import_node_definitions(make_file(defs(fail=1)))
+    occo.build(make_file(INFRA), infra_id=infra_id)
+    for name in ("one", "ok", "broken"):
+        occo.create_infra_group(name)
+    occo.add_to_infra_group("one", [infra_id])
+
+    previous = signal.getsignal(signal.SIGINT)     # the command installs its own
+    try:
+        result = CliRunner().invoke(groups_cli, [
+            "start", "one", "scale", "--param", "node=worker", "--param", "change=1",
+            "--success-group", "ok", "--failure-group", "broken"],
+            env={"OCCOPUS_HOME": str(occo.config.home)})
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.exit_code == 1, result.output
+    group_id = result.stdout.splitlines()[0]
+    assert f"execution group {group_id}: failed" in result.stderr
+
+    member = occo.group_executions(group_id)[0]
+    assert member.status == S.FAILED and "simulated failure" in (member.error or "")
+    assert occo.infra_group("broken").infra_ids == (infra_id,)
+    assert occo.infra_group("ok").infra_ids == ()
+    final = occo.execution_group_record(group_id).report
+    assert final is not None and final["status"] == "failed"
+    entry = final["executions"][0]
+    assert entry["report"]["execution_id"] == member.id      # the member's own report
+    assert entry["report"]["status"] == "failed"
+    for when in (final["written_at"], entry["created_at"], entry["started_at"],
+                 entry["ended_at"], entry["report"]["started_at"]):
+        assert ISO_UTC.fullmatch(when), when
+
+
+def test_destroy_ends_the_executions_of_what_it_removes(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+    ids = _tenants(occo, make_file, 2)
+    group = occo.start_execution_group("tenants", "maintain", concurrency=0)  # stays queued
+    occo.destroy(ids[0])
+    by_infra = {e.infra_id: e for e in occo.group_executions(group["id"])}
+    gone = by_infra[ids[0]]
+    assert gone.status == S.CANCELLED and "infrastructure destroyed" in (gone.error or "")
+    assert by_infra[ids[1]].status == S.QUEUED
