@@ -106,7 +106,8 @@ class Occo:
         limit = (concurrency or self.config.concurrency) if parallelize or concurrency else 1
         return RunOptions(concurrency=limit, base_url=self.base_url,
                           create_timeout=self.config.create_timeout,
-                          destroy_timeout=self.config.destroy_timeout)
+                          destroy_timeout=self.config.destroy_timeout,
+                          lease_ttl=self.config.lease_ttl)
 
     def build(self, description: str | Path | InfraDescription, *,
               infra_id: str | None = None, parallelize: bool = False,
@@ -206,7 +207,8 @@ class Occo:
             concurrency=self.config.concurrency if parallelize else 1,
             create_timeout=self.config.create_timeout,
             destroy_timeout=self.config.destroy_timeout,
-            brake_share=self.config.failure_brake, ignore_brake=force)
+            brake_share=self.config.failure_brake, ignore_brake=force,
+            lease_ttl=self.config.lease_ttl)
         return Maintainer(self.store, self.registry, settings, holder, self.report_log.publish,
                           base_url=self.base_url)
 

@@ -74,6 +74,7 @@ class Config(BaseModel):
     destroy_timeout: float = Field(default=300.0, gt=0)
     maintain_interval: float = Field(default=10.0, gt=0)
     failure_brake: float = Field(default=0.5, gt=0, le=1)
+    lease_ttl: float = Field(default=30.0, ge=1, le=3600)
     report_log: str | None = None
     rest: RestSettings = Field(default_factory=RestSettings)
     #: Python's ``logging.config.dictConfig`` schema, from the Occopus file's

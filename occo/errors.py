@@ -84,6 +84,13 @@ class Conflict(UserInputError):
     kind = "conflict"
 
 
+class LeaseLost(Conflict):
+    """The lease on an infrastructure was lost while working on it; the work
+    stopped and left everything for whoever holds the lease now."""
+
+    kind = "lease_lost"
+
+
 class IllegalTransition(OccoError):
     """A state change that the state machine does not allow (a bug, not input)."""
 

@@ -39,7 +39,8 @@ class DropExecutor:
     def __init__(self, store: Store, registry: PluginRegistry,
                  dependents: Callable[[str], list[str]], *, execution_id: str,
                  concurrency: int, destroy_timeout: float,
-                 progress: Callable[[Task], None] | None = None) -> None:
+                 progress: Callable[[Task], None] | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.store = store
         self.registry = registry
         self.dependents = dependents
@@ -47,6 +48,7 @@ class DropExecutor:
         self.concurrency = max(1, concurrency)
         self.destroy_timeout = destroy_timeout
         self.progress = progress or (lambda _task: None)
+        self.cancel = cancel or threading.Event()   # set: start no new drop
         self._lock = threading.Lock()
 
     def run(self, instances: list[InstanceRecord]) -> DropOutcome:
@@ -71,7 +73,7 @@ class DropExecutor:
             while waiting or in_flight:
                 still = []
                 for inst in waiting:
-                    if eligible(inst):
+                    if not self.cancel.is_set() and eligible(inst):
                         per_type[inst.resource_type] = per_type.get(inst.resource_type, 0) + 1
                         task = tasks[inst.id]
                         task.started_at = time.time()
@@ -82,7 +84,8 @@ class DropExecutor:
                         still.append(inst)
                 waiting = still
                 if not in_flight:
-                    break  # nothing can progress (cannot happen with a DAG)
+                    left += [(inst.id, "not dropped: stopped") for inst in waiting]
+                    break  # cancelled (or nothing can progress, which a DAG rules out)
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     inst = in_flight.pop(future)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from occo.errors import Conflict
 from occo.model.states import ExecutionStatus
@@ -64,43 +65,77 @@ def end_abandoned(store: Store, infra_id: str) -> None:
                              f"failed: {reason}", infra_id=infra_id, execution_id=execution.id)
 
 
+def _keep(store: Store, infra_id: str, holder: str, ttl: float, lost: threading.Event,
+          stop: threading.Event, also: tuple[threading.Event, ...]) -> None:
+    """Renew every ttl/3. A store that does not answer is retried until the
+    lease would really expire (measured on this process's monotonic clock from
+    the last renewal the store confirmed, so a wrong wall clock does not
+    matter); a renewal refused because another holder has it is lost at once."""
+    expires = time.monotonic() + ttl        # acquired just before this thread started
+    margin = min(1.0, ttl / 10)             # stop acting a little before anyone may take it
+    wait = ttl / 3
+    while not stop.wait(wait):
+        attempt = time.monotonic()
+        try:
+            renewed: bool | None = store.leases.renew(infra_id, holder, ttl)
+        except Exception:  # noqa: BLE001 - an unreachable store: retried below
+            renewed = None
+        if renewed:
+            expires, wait = attempt + ttl, ttl / 3
+            continue
+        left = expires - margin - time.monotonic()
+        if renewed is False or left <= 0:
+            break
+        wait = max(0.05, min(ttl / 3, left / 4))
+    else:
+        return
+    lost.set()
+    for event in also:
+        event.set()
+
+
 @contextmanager
-def held_lease(store: Store, infra_id: str, holder: str,
-               ttl: float = DEFAULT_TTL) -> Iterator[threading.Event | None]:
-    """Yield an Event set if the lease is lost, or None if another holds it."""
+def held_lease(store: Store, infra_id: str, holder: str, ttl: float = DEFAULT_TTL, *,
+               also: tuple[threading.Event, ...] = ()) -> Iterator[threading.Event | None]:
+    """Yield an Event set if the lease is lost, or None if another holds it.
+
+    ``also``: events set together with it (a run's cancel), so losing the
+    lease stops the work that relied on it.
+    """
     if not _acquire(store, infra_id, holder, ttl):
         yield None
         return
     end_abandoned(store, infra_id)
     lost, stop = threading.Event(), threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(ttl / 3):
-            try:
-                renewed = store.leases.renew(infra_id, holder, ttl)
-            except Exception:  # noqa: BLE001 - a store we cannot reach is a lost lease
-                renewed = False
-            if not renewed:
-                lost.set()
-                return
-
-    keeper = threading.Thread(target=renew, name=f"lease-{infra_id[:8]}", daemon=True)
+    keeper = threading.Thread(target=_keep, args=(store, infra_id, holder, ttl, lost, stop, also),
+                              name=f"lease-{infra_id[:8]}", daemon=True)
     keeper.start()
     try:
         yield lost
     finally:
         stop.set()
         keeper.join()
-        store.leases.release(infra_id, holder)
+        if not lost.is_set():
+            with suppress(Exception):  # a store that is down: the lease simply expires
+                store.leases.release(infra_id, holder)
 
 
 @contextmanager
-def exclusive(store: Store, infra_id: str, holder: str, what: str) -> Iterator[None]:
-    """Like held_lease, but a held lease is a Conflict error for the user."""
-    with held_lease(store, infra_id, holder) as lost:
+def exclusive(store: Store, infra_id: str, holder: str, what: str, *,
+              ttl: float = DEFAULT_TTL,
+              also: tuple[threading.Event, ...] = ()) -> Iterator[threading.Event]:
+    """Like held_lease, but a held lease is a Conflict error for the user; yields
+    the lost-lease signal, which the work must heed."""
+    with held_lease(store, infra_id, holder, ttl, also=also) as lost:
         if lost is None:
             current = store.leases.holder(infra_id)
             who = current[0] if current else "another process"
             raise Conflict(f"cannot {what} infrastructure {infra_id}: {who} is acting on it; "
                            "try again shortly")
-        yield
+        yield lost
+
+
+def lease_lost_message(infra_id: str) -> str:
+    return (f"lost the lease on infrastructure {infra_id} (the store did not answer in "
+            "time, or another process took it over); stopped without touching what it "
+            "may now own")

@@ -14,14 +14,21 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from occo.engine.leasing import exclusive, make_holder
+from occo.engine.leasing import DEFAULT_TTL, exclusive, lease_lost_message, make_holder
 from occo.engine.orphans import HALF_CREATED, find_orphans
 from occo.engine.plan import ObservedInstance, Plan, WantedNode, orphan_transition, plan_build
 from occo.engine.readiness import check_names
 from occo.engine.recorder import Limits, Progress, Publish, Run
 from occo.engine.runtime import InfraRuntime, NodeRuntime, choose_implementation, infra_runtime
 from occo.engine.watch import watch_requests
-from occo.errors import BuildFailed, DescriptionError, DestroyIncomplete, Interrupted, OccoError
+from occo.errors import (
+    BuildFailed,
+    DescriptionError,
+    DestroyIncomplete,
+    Interrupted,
+    LeaseLost,
+    OccoError,
+)
 from occo.model.description import InfraDescription, check_node_types
 from occo.model.states import ExecutionStatus, InfraState, InstanceState
 from occo.model.vocabulary import Workflow
@@ -41,6 +48,7 @@ class RunOptions:
     creator: str | None = None
     execution_id: str | None = None   # run as this (queued) execution instead of a new one
     rollback: bool = True             # False: keep what became ready, so a resume continues
+    lease_ttl: float = DEFAULT_TTL
 
     @property
     def limits(self) -> Limits:
@@ -125,6 +133,7 @@ class _Build:
     previous: InfraRecord | None            # an update: the record before it
     previous_rows: list[NodeRecord] = field(default_factory=list)
     kill: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)   # the lease
 
     @property
     def workflow(self) -> Workflow:
@@ -166,7 +175,9 @@ class Lifecycle:
             return BuildResult(the_id, None, plan, nodes=runtime.nodes)
         holder = make_holder()
         workflow = Workflow.UPDATE if updating else Workflow.BUILD
-        with exclusive(self.store, the_id, holder, str(workflow)):
+        cancel = cancel or threading.Event()     # losing the lease cancels, as Ctrl+C does
+        with exclusive(self.store, the_id, holder, str(workflow), ttl=options.lease_ttl,
+                       also=(cancel,)) as lost:
             previous = None
             if updating:  # re-read and re-plan under the lease: others may have just acted
                 self._fail_orphans(the_id, holder)
@@ -175,12 +186,12 @@ class Lifecycle:
             kill = kill or threading.Event()
             if kill.is_set():
                 options = replace(options, rollback=False)
-            job = _Build(desc, source, options, plan, runtime, previous, kill=kill)
+            job = _Build(desc, source, options, plan, runtime, previous, kill=kill, lost=lost)
             self._record_infra(job)
             if on_infra_id:
                 on_infra_id(the_id)
             run = self._start(the_id, job.workflow, options, holder, runtime=runtime,
-                              progress=progress, cancel=cancel or threading.Event())
+                              progress=progress, cancel=cancel, lease_lost=lost)
             with self._guard(run):
                 return self._run_plan(job, run)
 
@@ -215,15 +226,16 @@ class Lifecycle:
         maintainer can take over instead of finding it 'building' forever."""
         try:
             yield
-        except (BuildFailed, Interrupted, DestroyIncomplete):
+        except (BuildFailed, Interrupted, DestroyIncomplete, LeaseLost):
             raise                              # these already left consistent records
         except BaseException as exc:
             message = f"{type(exc).__name__}: {exc}"
             with suppress(Exception):
                 self.store.executions.finish(run.execution_id, ExecutionStatus.FAILED,
                                              error=message, keep_terminal=True)
-            with suppress(Exception):
-                self.store.infras.set_state(run.infra_id, InfraState.FAILED)
+            if not run.lease_lost.is_set():    # else the infrastructure is another's now
+                with suppress(Exception):
+                    self.store.infras.set_state(run.infra_id, InfraState.FAILED)
             with suppress(Exception):
                 self.store.events.add("execution_crashed", message, infra_id=run.infra_id,
                                       execution_id=run.execution_id)
@@ -243,6 +255,10 @@ class Lifecycle:
                 outcome = run.create(creates)           # cancels come from anywhere
             error, cancelled = outcome.error, outcome.cancelled
 
+        if job.lost.is_set():  # another may own it now: touch nothing, keep every record
+            message = lease_lost_message(the_id)
+            run.finish(ExecutionStatus.CANCELLED, message)
+            raise LeaseLost(message)
         if error is None and not cancelled:
             self.store.infras.set_state(the_id, InfraState.READY)
             report = run.finish(ExecutionStatus.TERMINATED, None)
@@ -287,13 +303,18 @@ class Lifecycle:
                 progress: Progress | None = None) -> dict[str, Any]:
         self.store.infras.get(infra_id)
         holder = make_holder()
-        with exclusive(self.store, infra_id, holder, "destroy"):
+        with exclusive(self.store, infra_id, holder, "destroy", ttl=options.lease_ttl) as lost:
             infra = self.store.infras.get(infra_id)
             self.store.infras.set_state(infra_id, InfraState.DESTROYING)
             run = self._start(infra_id, Workflow.DESTROY, options, holder, progress=progress,
-                              dependents=self._stored_dependents(infra.description))
+                              dependents=self._stored_dependents(infra.description),
+                              lease_lost=lost)
             with self._guard(run):
                 outcome = run.drop(self.store.instances.for_infra(infra_id))
+            if lost.is_set():
+                message = lease_lost_message(infra_id)
+                run.finish(ExecutionStatus.CANCELLED, message)
+                raise LeaseLost(message)
             if outcome.ok:
                 report = run.finish(ExecutionStatus.TERMINATED, None)
                 self._end_others(run)

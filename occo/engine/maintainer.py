@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from occo.engine.leasing import held_lease, make_holder
+from occo.engine.leasing import held_lease, lease_lost_message, make_holder
 from occo.engine.lifecycle import observed_instances, stored_runtime
 from occo.engine.orphans import find_orphans
 from occo.engine.plan import (
@@ -171,7 +171,7 @@ class Maintainer:
             return replace(result, skipped="lease lost")
         if not seen.plan.acts and execution_id is None:
             return result
-        self._execute(seen, result, execution_id, workflow)
+        self._execute(seen, result, execution_id, workflow, lost)
         return result
 
     def _requests_pending(self, infra_id: str) -> bool:
@@ -215,7 +215,7 @@ class Maintainer:
 
     # -- carrying the decision out -----------------------------------------------------
     def _execute(self, seen: _Pass, result: PassResult, execution_id: str | None,
-                 workflow: Workflow) -> None:
+                 workflow: Workflow, lost: threading.Event) -> None:
         """Creates first, then drops; one execution records both."""
         plan = seen.plan
         run = Run.start(self.store, self.registry, seen.infra.id, workflow, holder=self.holder,
@@ -223,7 +223,8 @@ class Maintainer:
                         parameters={"creates": plan.create, "drops": list(plan.drop)},
                         limits=Limits(self.settings.concurrency, self.settings.create_timeout,
                                       self.settings.destroy_timeout),
-                        runtime=seen.runtime, base_url=self.base_url, publish=self.publish)
+                        runtime=seen.runtime, base_url=self.base_url, publish=self.publish,
+                        cancel=lost, lease_lost=lost)
         result.execution_id = run.execution_id
         error = None
         creates = run.record_intents(plan.create)
@@ -231,6 +232,11 @@ class Maintainer:
             outcome = run.create(creates)
             result.created = sum(1 for t in outcome.tasks if t.ready_at is not None)
             error = outcome.error
+        if lost.is_set():   # another may own it now: touch nothing more
+            result.status, result.error = ExecutionStatus.CANCELLED, lease_lost_message(
+                seen.infra.id)
+            run.finish(result.status, result.error)
+            return
         # Anything this execution left PENDING or FAILED is dropped with the rest.
         wanted = set(plan.drop)
         to_drop = [i for i in self.store.instances.for_infra(seen.infra.id)

@@ -76,6 +76,7 @@ class Run:
     publish: Publish = _no_publish
     progress: Progress | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    lease_lost: threading.Event = field(default_factory=threading.Event)   # stops drops too
     started: float = field(default_factory=time.time)
     tasks: list[Task] = field(default_factory=list)
 
@@ -137,7 +138,7 @@ class Run:
                                execution_id=self.execution_id,
                                concurrency=self.limits.concurrency,
                                destroy_timeout=self.limits.destroy_timeout,
-                               progress=self.progress).run(instances)
+                               progress=self.progress, cancel=self.lease_lost).run(instances)
         self.tasks += outcome.tasks
         reasons = {i.id: i.reason for i in instances}
         self._instance_events(outcome.tasks, reasons)
