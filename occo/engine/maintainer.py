@@ -162,7 +162,7 @@ class Maintainer:
                     Request(r.id, r.node_name, ScalingKind(r.kind), r.count, r.target_instance)
                     for r in pending])
                 self._write(seen, conn, result)
-        else:
+        elif seen.plan.transitions or seen.plan.brake:   # an idle pass takes no write lock
             with self.store.write() as conn:
                 self._write(seen, conn, result)
         if seen.plan.brake:
@@ -188,11 +188,11 @@ class Maintainer:
                 fields.update(resource_id=found.resource_id, resource_data=found.data)
             self.store.instances.transition_in(conn, change.instance_id, change.state, **fields)
         events = self.store.events
+        node_of = {i.id: i.node_name for i in seen.instances}
         for change in plan.failed:
-            node = next(i.node_name for i in seen.instances if i.id == change.instance_id)
             result.failed.append(change.instance_id)
-            events.add("instance_failed", f"{node} {change.instance_id}: {change.reason}",
-                       infra_id=infra_id, conn=conn)
+            events.add("instance_failed", f"{node_of[change.instance_id]} "
+                       f"{change.instance_id}: {change.reason}", infra_id=infra_id, conn=conn)
         if plan.brake:
             result.brake = True
             events.add("brake_engaged", plan.brake, infra_id=infra_id, conn=conn)
