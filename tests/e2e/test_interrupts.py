@@ -42,13 +42,18 @@ def test_sigint_rolls_back_to_zero_resources(dummy: Occopus) -> None:
     assert dummy.listed() == {}
 
 
-def test_killed_dummy_build_is_cleaned_up_by_destroy(dummy: Occopus) -> None:
+def kill_slow_build(dummy: Occopus) -> None:
+    """Build slow_chain.yaml and kill it (SIGKILL) once its two 'first' resources
+    exist, while 'second' and 'third' are mere intents."""
     build = dummy.start("occopus-build", "--parallelize", DATA / "slow_chain.yaml")
     wait_until(lambda: dummy.dummy_count() >= 2 or build.poll() is not None, timeout=20)
     assert build.poll() is None, "build ended before it could be killed"
     build.kill()
     finish(build)
 
+
+def test_killed_dummy_build_is_cleaned_up_by_destroy(dummy: Occopus) -> None:
+    kill_slow_build(dummy)
     listed = dummy.listed()
     assert len(listed) == 1
     infra_id, (name, state) = next(iter(listed.items()))
@@ -90,12 +95,7 @@ def test_killed_local_build_is_cleaned_up_by_destroy(local: Occopus) -> None:
 
 
 def test_force_resumed_killed_build_creates_what_is_missing(dummy: Occopus) -> None:
-    build = dummy.start("occopus-build", "--parallelize", DATA / "slow_chain.yaml")
-    # Kill once the two 'first' resources exist: 'second' and 'third' are mere intents.
-    wait_until(lambda: dummy.dummy_count() >= 2 or build.poll() is not None, timeout=20)
-    assert build.poll() is None, "build ended before it could be killed"
-    build.kill()
-    finish(build)
+    kill_slow_build(dummy)
     infra_id = next(iter(dummy.listed()))
     execution_id = next(e.id for e in dummy.store.executions.list(infra_id=infra_id)
                         if e.workflow == "build")
