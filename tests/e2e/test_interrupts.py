@@ -109,10 +109,8 @@ def test_force_resumed_killed_build_creates_what_is_missing(dummy: Occopus) -> N
         {"first": 2, "second": 1, "third": 1}
     assert all(inst["state"] == "ready" for node in report.values()
                for inst in node["instances"].values())
-    assert dummy.listed()[infra_id] == ("e2e-slow", "ready")
+    assert dummy.store.infras.get(infra_id).state == "ready"
     assert dummy.dummy_count() == 4     # what the dead build created was not leaked
-    dummy.ok("occopus-destroy", "-i", infra_id, timeout=30)
-    assert dummy.dummy_count() == 0
 
 
 def test_pass_killed_mid_creation_stalls_nothing(dummy: Occopus) -> None:
