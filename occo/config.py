@@ -21,11 +21,12 @@ import re
 import stat
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from occo.errors import ConfigError, DescriptionError
+from occo.model.tokens import token_digest
 
 if TYPE_CHECKING:       # the YAML loader is imported when a file is read
     from occo.model.yamlio import LoadedYaml
@@ -51,14 +52,23 @@ _log = logging.getLogger(__name__)
 
 
 class RestSettings(BaseModel):
-    """The REST service's defaults; command-line flags override host and port."""
+    """The REST service's defaults (command-line flags override host and port);
+    ``tokens`` hold SHA-256 digests once loaded, never the tokens themselves."""
 
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=0, le=65535)
     tokens: list[str] = Field(default_factory=list)
+    generate_token: bool = False
     cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    host_commands: Literal["loopback", "always", "never"] = "loopback"
     max_body_bytes: int = 1_048_576
+
+    @field_validator("tokens")
+    @classmethod
+    def _digests(cls, tokens: list[str]) -> list[str]:
+        return list(dict.fromkeys(token_digest(t) for t in tokens if t.strip()))
 
 
 class Config(BaseModel):

@@ -77,6 +77,13 @@ class NotFound(UserInputError):
     kind = "not_found"
 
 
+class Forbidden(UserInputError):
+    """The caller may not ask for this (e.g. a web page, or host commands from afar)."""
+
+    http_status = 403
+    kind = "forbidden"
+
+
 class Conflict(UserInputError):
     """The request contradicts the current state (e.g. a lease is held)."""
 
@@ -84,7 +91,16 @@ class Conflict(UserInputError):
     kind = "conflict"
 
 
-class LeaseLost(Conflict):
+class LeaseHeld(Conflict):
+    """Someone else is acting on the infrastructure right now: try again later.
+
+    Not bad input, so not exit 2: a scheduler retries on 75 (EX_TEMPFAIL).
+    """
+
+    exit_code = 75
+
+
+class LeaseLost(LeaseHeld):
     """The lease on an infrastructure was lost while working on it; the work
     stopped and left everything for whoever holds the lease now."""
 

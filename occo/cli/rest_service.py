@@ -3,7 +3,8 @@
 Listens on 127.0.0.1:5000 unless told otherwise; ``--port 0`` takes a free
 port. The address is printed to stderr as ``serving on http://HOST:PORT``.
 Listening on anything but a loopback address needs a bearer token
-(``rest: {tokens: [...]}`` in the config, or ``$OCCO_REST_TOKENS``).
+(``rest: {tokens: [...]}`` in the config, ``$OCCO_REST_TOKENS``, or
+``--generate-token``, which keeps one in ``<home>/rest_token``).
 SIGTERM or Ctrl+C stop it cleanly (exit 0, or 130 after Ctrl+C): answers
 in flight are sent, background builds get ``--grace`` seconds and are then
 rolled back, the maintenance pass in flight is finished. A second signal
@@ -31,19 +32,24 @@ from occo.cli.common import config_options, err, handle_errors, load_configured
                    "[default: rest.port of the config, else 5000]")
 @click.option("--parallelize", is_flag=True,
               help="Create and maintain independent instances concurrently.")
+@click.option("--generate-token", is_flag=True,
+              help="Require a bearer token, made on first start into <home>/rest_token "
+                   "(mode 0600).")
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds background builds may take to finish at shutdown "
                    "before they are rolled back.")
 @handle_errors
 def main(cfg_path: str | None, auth_data_path: str | None, host: str | None, port: int | None,
-         parallelize: bool, grace: float) -> None:
+         parallelize: bool, generate_token: bool, grace: float) -> None:
     """Serve the Occopus REST API (and occo's additions) until SIGTERM or Ctrl+C."""
     from occo.api import Occo
-    from occo.errors import OccoError
+    from occo.errors import ConfigError, OccoError
     from occo.rest.server import RestService
-    from occo.rest.settings import ServiceSettings
+    from occo.rest.settings import TOKEN_FILE, ServiceSettings
 
     config = load_configured(cfg_path, auth_data_path, default_level="info")
+    if generate_token:
+        config.rest.generate_token = True
     settings = ServiceSettings.from_config(config, host=host, port=port,
                                            parallelize=parallelize, grace=grace)
     settings.check()                      # before anything is created or bound
@@ -53,6 +59,8 @@ def main(cfg_path: str | None, auth_data_path: str | None, host: str | None, por
         except OSError as exc:
             raise OccoError(f"cannot listen on {settings.host}:{settings.port}: "
                             f"{exc.strerror or exc}") from None
+        except ValueError as exc:              # waitress: not an address it can bind
+            raise ConfigError(f"cannot listen on {settings.host!r}: {exc}") from None
         signals: list[int] = []
 
         def on_signal(signum: int, _frame: Any) -> None:
@@ -69,6 +77,8 @@ def main(cfg_path: str | None, auth_data_path: str | None, host: str | None, por
         signal.signal(signal.SIGINT, on_signal)
         for url in service.urls:
             err(f"serving on {url}")
+        if config.rest.generate_token:
+            err(f"bearer token: in {config.home / TOKEN_FILE}")
         sys.stderr.flush()
         service.serve()
         err("stopped")

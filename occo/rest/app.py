@@ -38,7 +38,7 @@ def _spec_options(settings: ServiceSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "info": {"description": "Build, maintain, scale and destroy infrastructures. "
                                 "Occopus-compatible endpoints live under /infrastructures/."}}
-    if settings.tokens:
+    if settings.token_digests:
         options["components"] = {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer"}}}
         options["security"] = [{"bearerAuth": []}]
@@ -72,7 +72,7 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.make_blueprint(api.spec.to_dict))
     errors.register_error_handlers(app)
-    security.install(app, settings, security.redactors(occo.config.auth_data, settings.tokens))
+    security.install(app, settings, security.redactors(occo.config.auth_data))
 
     app.extensions[EXTENSION] = ServiceContext(
         occo=occo, settings=settings,

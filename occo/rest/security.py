@@ -1,57 +1,118 @@
-"""Bearer tokens, body size, CORS, and keeping secrets out of answers.
+"""Who may talk to the service: Host names, web page origins, bearer tokens, body size.
 
-- With tokens configured, every request needs ``Authorization: Bearer <token>``
-  (compared in constant time); without one it is answered 401.
+- A request whose ``Host`` is not a name the service answers to is refused
+  (400): an IP address, ``localhost``, this machine's name, the name it
+  listens as and ``rest.allowed_hosts``. A web page that rebinds its own DNS
+  name to 127.0.0.1 sends its own name, and is turned away.
+- A state-changing request (POST, PUT, PATCH, DELETE) that carries an
+  ``Origin`` not listed in ``rest.cors_origins`` is refused (403): it was
+  sent by a web page. curl, scripts and Occopus's clients send no Origin.
+- With tokens configured, every request needs ``Authorization: Bearer
+  <token>``; tokens are known only by their SHA-256 digests (see
+  occo.model.tokens). Without a valid one the answer is 401.
 - A body larger than ``max_body_bytes`` is answered 413 before it is read.
 - CORS headers are sent only for origins listed in ``rest.cors_origins``.
 - The secrets of ``auth_data`` (passwords, keys; see occo.context.auth) and
-  the API tokens are replaced by ``***`` in any answer that would contain
-  one: a last line of defence, since no endpoint is meant to return them.
+  the token the request presented are replaced by ``***`` in any answer
+  that would contain one: a last line of defence, since no endpoint is
+  meant to return them.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Iterable
+import ipaddress
+import socket
 from typing import Any
 
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge, Unauthorized
 
 from occo.context.auth import AuthData, Redactor
-from occo.rest.settings import ServiceSettings
+from occo.errors import Forbidden, UserInputError
+from occo.model.tokens import token_matches
+from occo.rest.settings import ServiceSettings, is_loopback
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_BEARER = "Bearer "
 
 
-def redactors(auth_data: Any, tokens: Iterable[str] = ()) -> list[Redactor]:
-    """What must never be answered: the secrets of the auth file, and the API tokens."""
-    found = [Redactor(tokens)] if tokens else []
+def redactors(auth_data: Any) -> list[Redactor]:
+    """What must never be answered: the secrets of the auth file."""
     parsed = AuthData.parse(auth_data)
-    if parsed.entries:
-        found.append(parsed.redactor)
-    return found
+    return [parsed.redactor] if parsed.entries else []
 
 
-def _token_ok(header: str | None, tokens: tuple[str, ...]) -> bool:
-    if not header or not header.startswith("Bearer "):
+def host_name(host_header: str) -> str:
+    """The name in a ``Host`` header, without port or brackets, lower case."""
+    value = host_header.strip()
+    if value.startswith("["):
+        name = value[1:value.find("]")] if "]" in value else value[1:]
+    elif value.count(":") == 1:
+        name = value.split(":", 1)[0]
+    else:
+        name = value                      # a bare name, or an IPv6 address unbracketed
+    return name.rstrip(".").lower()
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%")[0])
+    except ValueError:
         return False
-    given = header[len("Bearer "):].strip().encode()
-    # compare against every token, always, so timing says nothing about which matched
-    return sum(hmac.compare_digest(given, t.encode()) for t in tokens) > 0
+    return True
+
+
+def answered_names(settings: ServiceSettings) -> frozenset[str]:
+    """Host names the service answers to, besides IP addresses (which cannot be rebound)."""
+    names = {"localhost", socket.gethostname(), settings.host,
+             *settings.allowed_hosts}
+    return frozenset(host_name(n) for n in names if n)
+
+
+def _presented_token() -> str | None:
+    header = request.headers.get("Authorization")
+    if not header or not header.startswith(_BEARER):
+        return None
+    return header[len(_BEARER):].strip()
+
+
+def may_run_host_commands(settings: ServiceSettings) -> bool:
+    """Whether this request may bring node definitions that run commands on this host."""
+    if settings.host_commands == "always":
+        return True
+    if settings.host_commands == "never":
+        return False
+    return bool(request.remote_addr) and is_loopback(str(request.remote_addr))
 
 
 def install(app: Flask, settings: ServiceSettings, redact: list[Redactor]) -> None:
     """Register the request and response hooks on ``app``."""
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     origins = set(settings.cors_origins)
+    names = answered_names(settings)
+    any_host = "*" in names
 
     @app.before_request
     def _guard() -> None:
+        host = request.environ.get("HTTP_HOST")
+        if host is not None and not any_host:
+            name = host_name(host)
+            if name not in names and not _is_ip(name):
+                raise UserInputError(
+                    f"this service does not answer to the name {name[:100]!r}; use its "
+                    f"address, or list the name in rest.allowed_hosts")
+        origin = request.headers.get("Origin")
+        if origin is not None and request.method in STATE_CHANGING \
+                and origin not in origins and "*" not in origins:
+            raise Forbidden(f"requests from web pages at {origin[:100]!r} are refused; list "
+                            f"the origin in rest.cors_origins to allow it")
         preflight = request.method == "OPTIONS" and origins and \
             "Access-Control-Request-Method" in request.headers
-        if settings.tokens and not preflight and \
-                not _token_ok(request.headers.get("Authorization"), settings.tokens):
-            raise Unauthorized("a valid bearer token is required "
-                               "(Authorization: Bearer <token>)")
+        if settings.token_digests and not preflight:
+            token = _presented_token()
+            if token is None or not token_matches(token, settings.token_digests):
+                raise Unauthorized("a valid bearer token is required "
+                                   "(Authorization: Bearer <token>)")
         length = request.content_length
         if length is not None and length > settings.max_body_bytes:
             raise RequestEntityTooLarge(
@@ -68,8 +129,10 @@ def install(app: Flask, settings: ServiceSettings, redact: list[Redactor]) -> No
                     "GET, POST, PUT, PATCH, DELETE, OPTIONS"
                 response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
                 response.headers["Access-Control-Max-Age"] = "600"
-        if redact and not response.direct_passthrough:
-            _redact(response, redact)
+        token = _presented_token()
+        cleaners = [*redact, Redactor([token])] if token else redact
+        if cleaners and not response.direct_passthrough:
+            _redact(response, cleaners)
         return response
 
 

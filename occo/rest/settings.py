@@ -9,17 +9,21 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from occo.config import Config
 from occo.errors import ConfigError
+from occo.model.tokens import new_token, token_digest
 
 TOKENS_ENV = "OCCO_REST_TOKENS"
+TOKEN_FILE = "rest_token"
 
 
-def env_tokens() -> list[str]:
-    """Bearer tokens from ``$OCCO_REST_TOKENS`` (comma-separated)."""
-    return [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
+def env_token_digests() -> list[str]:
+    """Digests of the bearer tokens in ``$OCCO_REST_TOKENS`` (comma-separated)."""
+    return [token_digest(t) for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
 
 
 def is_loopback(host: str) -> bool:
@@ -37,6 +41,31 @@ def is_loopback(host: str) -> bool:
                                    for a in addresses)
 
 
+def generated_token_digest(home: Path) -> str:
+    """The digest of ``<home>/rest_token``, made (mode 0600) with a fresh token if missing.
+
+    The file holds the token itself, for clients run by the same user to read;
+    the service keeps only its digest.
+    """
+    path = home / TOKEN_FILE
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(new_token() + "\n")
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{path} holds the service's bearer token but others may read it "
+                          f"(chmod 600 {path})")
+    token = path.read_text(encoding="utf-8").strip()
+    if not token:
+        raise ConfigError(f"{path} is empty; remove it and a new token is made")
+    return token_digest(token)
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     """Settings of one REST service; ``port=0`` asks the OS for a free port."""
@@ -44,8 +73,10 @@ class ServiceSettings:
     host: str = "127.0.0.1"
     port: int = 5000
     parallelize: bool = False
-    tokens: tuple[str, ...] = ()
+    token_digests: tuple[str, ...] = ()   # SHA-256 hex digests; see occo.model.tokens
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()   # Host names answered besides loopback and IPs
+    host_commands: str = "loopback"       # who may send local nodes and command checks
     max_body_bytes: int = 1_048_576
     maintain_interval: float = 10.0
     maintain: bool = True                 # run the scheduler for attached infrastructures
@@ -59,12 +90,15 @@ class ServiceSettings:
                     parallelize: bool = False, **overrides: object) -> ServiceSettings:
         """Settings from the config's ``rest:`` section (or Occopus's ``components.rest``)
         and ``$OCCO_REST_TOKENS``; ``host`` and ``port`` given here win."""
-        tokens = tuple(dict.fromkeys([*config.rest.tokens, *env_tokens()]))
+        generated = [generated_token_digest(config.home)] if config.rest.generate_token else []
+        digests = tuple(dict.fromkeys([*config.rest.tokens, *env_token_digests(), *generated]))
         values: dict[str, object] = {
             "host": config.rest.host if host is None else host,
             "port": config.rest.port if port is None else port,
-            "parallelize": parallelize, "tokens": tokens,
+            "parallelize": parallelize, "token_digests": digests,
             "cors_origins": tuple(config.rest.cors_origins),
+            "allowed_hosts": tuple(config.rest.allowed_hosts),
+            "host_commands": config.rest.host_commands,
             "max_body_bytes": config.rest.max_body_bytes,
             "maintain_interval": config.maintain_interval}
         values.update(overrides)
@@ -72,7 +106,13 @@ class ServiceSettings:
 
     def check(self) -> None:
         """Refuse a setup that would expose the service without authentication."""
-        if not is_loopback(self.host) and not self.tokens:
+        if not self.host.strip():
+            raise ConfigError("--host must name an address to listen on, e.g. 127.0.0.1")
+        try:
+            socket.getaddrinfo(self.host, None)
+        except (OSError, UnicodeError) as exc:
+            raise ConfigError(f"cannot listen on {self.host[:100]!r}: {exc}") from None
+        if not is_loopback(self.host) and not self.token_digests:
             raise ConfigError(
                 f"refusing to listen on {self.host} without a bearer token: anyone who can "
                 f"reach it could build and destroy infrastructures. Set rest: {{tokens: [...]}} "
