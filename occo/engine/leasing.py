@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from occo.errors import Conflict
+from occo.errors import LeaseHeld
 from occo.model.states import ExecutionStatus
 from occo.resources import procinfo
 from occo.store.store import Store
@@ -124,14 +124,14 @@ def held_lease(store: Store, infra_id: str, holder: str, ttl: float = DEFAULT_TT
 def exclusive(store: Store, infra_id: str, holder: str, what: str, *,
               ttl: float = DEFAULT_TTL,
               also: tuple[threading.Event, ...] = ()) -> Iterator[threading.Event]:
-    """Like held_lease, but a held lease is a Conflict error for the user; yields
+    """Like held_lease, but a held lease is a LeaseHeld error for the user; yields
     the lost-lease signal, which the work must heed."""
     with held_lease(store, infra_id, holder, ttl, also=also) as lost:
         if lost is None:
             current = store.leases.holder(infra_id)
             who = current[0] if current else "another process"
-            raise Conflict(f"cannot {what} infrastructure {infra_id}: {who} is acting on it; "
-                           "try again shortly")
+            raise LeaseHeld(f"cannot {what} infrastructure {infra_id}: {who} is acting on it; "
+                            "try again shortly")
         yield lost
 
 

@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from waitress import wasyncore
+from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
+from waitress.task import ErrorTask
 
 from occo.rest.app import create_app
 from occo.rest.context import EXTENSION, ServiceContext
@@ -74,6 +76,25 @@ class _Gate:
                 self.in_flight -= 1
 
 
+class _JsonErrorTask(ErrorTask):  # type: ignore[misc]  # waitress ships no type hints
+    """Errors waitress answers itself (a body far too large, a malformed request) in
+    the service's JSON shape, like every other error."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        kind = str(error.reason).lower().replace(" ", "_")
+        body = json.dumps({"error": kind, "message": " ".join(str(error.body).split())})
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body.encode())
+
+
+class _JsonErrorChannel(HTTPChannel):  # type: ignore[misc]  # waitress ships no type hints
+    error_task_class = _JsonErrorTask
+
+
 class RestService:
     """The app, its waitress server and its background parts, started and stopped together."""
 
@@ -91,6 +112,8 @@ class RestService:
                                      port=settings.port, threads=settings.threads,
                                      ident="occo",
                                      max_request_body_size=2 * settings.max_body_bytes + 65536)
+        for listener in self._listeners():
+            listener.channel_class = _JsonErrorChannel
         self.context.runs.base_url = self.public_url
         occo.base_url = self.public_url   # reports of builds and passes link here
         self._stop = threading.Event()

@@ -140,3 +140,16 @@ def test_help_lists_the_occopus_flags(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for flag in ("--cfg", "--auth_data_path", "--host", "--port", "--parallelize"):
         assert flag in result.stdout
+
+
+@pytest.mark.parametrize("host", ["", "  ", "no such host!"])
+def test_a_host_that_cannot_be_listened_on_is_exit_2(tmp_path: Path, host: str) -> None:
+    from click.testing import CliRunner
+
+    from occo.cli.rest_service import main
+
+    result = CliRunner().invoke(main, ["--host", host, "--port", "0"],
+                                env={**_env(tmp_path), "OCCO_REST_TOKENS": "tok-123"})
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -263,3 +263,15 @@ def test_instance_links_in_reports_resolve(rest, occo) -> None:  # type: ignore[
         assert body["infra_id"] == infra_id and "resource_config" not in body
     missing = rest("GET", f"/infrastructures/{infra_id}/instances/no-such-instance")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+def test_a_body_far_over_the_limit_is_413_json_too(occo: Occo,
+                                                   start_service: Callable[..., Any]) -> None:
+    """Bodies far over the limit are cut off by waitress itself, before Flask sees them."""
+    rest = start_service(occo, max_body_bytes=1000)
+    answer = rest("POST", "/infrastructures/", data=b"x" * 200_000,
+                  headers={"Content-Type": "application/x-yaml"})
+    assert answer.status_code == 413
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json()["error"] == "request_entity_too_large"
+    assert occo.list_infrastructures() == []
