@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import math
+import re
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,14 +34,18 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.composer import MaxDepthExceededError
+from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.reader import Reader, ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from occo.errors import DescriptionError, SourceLocation
+from occo.model.textfiles import MAX_FILE_BYTES, position_in, read_text_file
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_PLAIN_ITEMS",
     "DataPath",
     "LoadedYaml",
@@ -52,6 +58,8 @@ __all__ = [
     "suggest",
     "tag_of",
     "to_plain",
+    "yaml_error",
+    "yaml_problem",
 ]
 
 DataPath = tuple[str | int, ...]
@@ -98,9 +106,29 @@ class LoadedYaml:
     raw: Any
     plain: Any
     locations: LocationIndex
+    text: str = ""                 # the document as read (without its imports)
 
 
 # --------------------------------------------------------------------------- loading
+
+
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and sequences, in one file and once aliases and
+imports are expanded (deeper documents would exhaust Python's stack)."""
+
+MAX_IMPORT_DEPTH = 8
+"""Longest chain of ``!yaml_import`` (a file importing a file importing ...)."""
+
+_CONSTRUCTION_ERRORS = (ValueError, TypeError, KeyError, IndexError, AssertionError,
+                        OverflowError, RecursionError, UnicodeError)
+"""What ruamel (or Python under it) raises on odd input that is not a YAMLError."""
+
+MAX_NUMBER_CHARS = 100
+
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+_REFUSED_STANDARD_TAGS = ("set", "omap", "pairs", "binary")
+"""YAML 1.1 types with no meaning in a description; refused like unknown tags."""
 
 
 @dataclass
@@ -114,18 +142,96 @@ class _LoadContext:
     file_of: dict[int, str] = field(default_factory=dict)   # id(container) -> file name
     keep_alive: list[Any] = field(default_factory=list)     # keeps ids in file_of valid
     importing: list[Path] = field(default_factory=list)     # the chain of yaml imports
+    bytes_left: int = MAX_FILE_BYTES                         # for imports, all together
+
+
+def _one_line(text: object, limit: int = 200) -> str:
+    """A message from a library on one line, and not endless."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def _short(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+class _PositionReader(Reader):
+    """ruamel's reader, remembering where it stopped when a failed load resets it."""
+
+    stopped_at: tuple[int, int] = (0, 0)
+
+    def reset_reader(self) -> None:
+        if getattr(self, "index", 0):
+            self.stopped_at = (self.line, self.column)
+        super().reset_reader()
 
 
 class _OccoConstructor(RoundTripConstructor):
     """Round-trip constructor that knows the import tags and nothing unsafe.
 
     ``occo_base_dir``, ``occo_source`` and ``occo_context`` are set per load,
-    so one class serves every file without shared mutable state.
+    so one class serves every file without shared mutable state. Values
+    Python cannot make (a date like 2001-13-45, a 5,000-digit number) and
+    duplicate keys are errors at their position; a duplicate key's values
+    are never shown, since they may be secrets (auth_data.yaml).
     """
 
     occo_base_dir: Path = Path(".")
     occo_source: str = "<string>"
     occo_context: _LoadContext | None = None
+
+    def construct_non_recursive_object(self, node: Node, tag: str | None = None) -> Any:
+        try:
+            return super().construct_non_recursive_object(node, tag)
+        except _CONSTRUCTION_ERRORS:          # Python's message may quote the value: not shown
+            kind = str(tag or node.tag).rsplit(":", 1)[-1]
+            raise DescriptionError(f"not a valid {kind[:40]}",
+                                   location=_mark_location(self, node)) from None
+
+    def check_mapping_key(self, node: Node, key_node: Node, mapping: Any, key: Any,
+                          value: Any) -> bool:
+        if key in mapping:
+            first = ""
+            try:
+                first = f" (first at line {mapping.lc.key(key)[0] + 1})"
+            except (AttributeError, KeyError, TypeError):
+                pass
+            raise DescriptionError(f"YAML syntax error: duplicate key {_short(key)}{first}",
+                                   location=_mark_location(self, key_node))
+        return True
+
+    def construct_yaml_int(self, node: Node) -> Any:
+        _check_number_length(self, node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: Node) -> Any:
+        _check_number_length(self, node)
+        if self.resolver.processing_version == (1, 2):
+            return super().construct_yaml_float(node)
+        # a %YAML 1.1 document: ruamel would print a warning for "1e5"; read it quietly
+        return _yaml11_float(str(node.value))
+
+
+def _check_number_length(constructor: _OccoConstructor, node: Node) -> None:
+    """Longer numbers are no use, and Python refuses to print ints of 4,300+ digits."""
+    if len(str(node.value)) > MAX_NUMBER_CHARS:
+        raise DescriptionError(f"a number may have at most {MAX_NUMBER_CHARS} characters",
+                               location=_mark_location(constructor, node))
+
+
+def _yaml11_float(text: str) -> float:
+    value = text.replace("_", "").lower()
+    sign = -1.0 if value.startswith("-") else 1.0
+    value = value.lstrip("+-")
+    if value == ".inf":
+        return sign * math.inf
+    if value == ".nan":
+        return math.nan
+    total = 0.0
+    for part in value.split(":"):           # sexagesimal: 190:20:30.15
+        total = total * 60 + float(part)
+    return sign * total
 
 
 def _mark_location(constructor: _OccoConstructor, node: Node) -> SourceLocation:
@@ -133,8 +239,8 @@ def _mark_location(constructor: _OccoConstructor, node: Node) -> SourceLocation:
     return SourceLocation(constructor.occo_source, mark.line + 1, mark.column + 1)
 
 
-def _import_target(constructor: _OccoConstructor, node: Node, tag: str) -> Path:
-    """Resolve the file a ``!yaml_import`` / ``!text_import`` node points at."""
+def _import_target(constructor: _OccoConstructor, node: Node, tag: str) -> tuple[Path, str]:
+    """Resolve the file a ``!yaml_import`` / ``!text_import`` node points at (and its URL)."""
     where = _mark_location(constructor, node)
     context = constructor.occo_context
     assert context is not None
@@ -149,53 +255,56 @@ def _import_target(constructor: _OccoConstructor, node: Node, tag: str) -> Path:
                 url = value_node.value
             elif isinstance(key_node, ScalarNode):
                 raise DescriptionError(
-                    f"{tag}: unknown key {key_node.value!r} (only 'url' is allowed)",
+                    f"{tag}: unknown key {_short(key_node.value)} (only 'url' is allowed)",
                     location=where)
     elif isinstance(node, ScalarNode):
         url = node.value
-    if not url:
+    if not url or not isinstance(url, str):
         raise DescriptionError(f"{tag} needs a 'url', e.g. {{url: file://script.sh}}",
                                location=where)
     if not url.startswith(_FILE_SCHEME):
         raise DescriptionError(
-            f"{tag}: unsupported URL {url!r}: only file:// URLs can be imported",
+            f"{tag}: unsupported URL {_short(url)}: only file:// URLs can be imported",
             location=where)
     target = Path(url[len(_FILE_SCHEME):])
     if not target.is_absolute():
         target = constructor.occo_base_dir / target
     if context.import_root is not None and not target.resolve().is_relative_to(
             context.import_root):
-        raise DescriptionError(f"{tag}: {url!r} is outside {str(context.import_root)!r}",
+        raise DescriptionError(f"{tag}: {_short(url)} is outside {str(context.import_root)!r}",
                                location=where)
-    if not target.is_file():
-        raise DescriptionError(f"{tag}: cannot read {url!r}: no such file {str(target)!r}",
-                               location=where)
-    return target
+    return target, url
+
+
+def _read_import(constructor: _OccoConstructor, node: Node, tag: str) -> tuple[Path, str]:
+    """An imported file and its text: a regular file, within what this load may still read."""
+    target, url = _import_target(constructor, node, tag)
+    context = constructor.occo_context
+    assert context is not None
+    text = read_text_file(target, limit=max(0, context.bytes_left), regular_only=True,
+                          where=_mark_location(constructor, node),
+                          what=f"{tag}: cannot read {_short(url)}: ")
+    context.bytes_left -= len(text.encode())
+    return target, text
 
 
 def _construct_text_import(constructor: _OccoConstructor, node: Node) -> str:
-    target = _import_target(constructor, node, "!text_import")
-    try:
-        return target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptionError(f"!text_import: cannot read {str(target)!r}: {exc}",
-                               location=_mark_location(constructor, node)) from exc
+    return _read_import(constructor, node, "!text_import")[1]
 
 
 def _construct_yaml_import(constructor: _OccoConstructor, node: Node) -> Any:
-    target = _import_target(constructor, node, "!yaml_import")
+    target, _url = _import_target(constructor, node, "!yaml_import")
     context = constructor.occo_context
     assert context is not None
+    where = _mark_location(constructor, node)
     resolved = target.resolve()
     if resolved in context.importing:
         chain = " -> ".join(str(p) for p in [*context.importing, resolved])
-        raise DescriptionError(f"!yaml_import cycle: {chain}",
-                               location=_mark_location(constructor, node))
-    try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptionError(f"!yaml_import: cannot read {str(target)!r}: {exc}",
-                               location=_mark_location(constructor, node)) from exc
+        raise DescriptionError(f"!yaml_import cycle: {chain}", location=where)
+    if len(context.importing) > MAX_IMPORT_DEPTH:
+        raise DescriptionError(f"!yaml_import: imports nested more than {MAX_IMPORT_DEPTH} "
+                               f"files deep", location=where)
+    target, text = _read_import(constructor, node, "!yaml_import")
     context.importing.append(resolved)
     try:
         data = _load(text, str(target), target.parent, context)
@@ -210,26 +319,52 @@ def _construct_unknown(constructor: _OccoConstructor, node: Node) -> Any:
         # ruamel's round-trip reading of an unknown tag: plain data that remembers it
         return RoundTripConstructor.construct_unknown(constructor, node)
     raise DescriptionError(
-        f"unsupported YAML tag {node.tag!s} (only !yaml_import and !text_import are allowed)",
-        location=_mark_location(constructor, node))
+        f"unsupported YAML tag {str(node.tag)[:60]} (only !yaml_import and !text_import "
+        f"are allowed)", location=_mark_location(constructor, node))
 
 
 _OccoConstructor.add_constructor("!text_import", _construct_text_import)
 _OccoConstructor.add_constructor("!yaml_import", _construct_yaml_import)
 _OccoConstructor.add_constructor(None, _construct_unknown)
+_OccoConstructor.add_constructor("tag:yaml.org,2002:int", _OccoConstructor.construct_yaml_int)
+_OccoConstructor.add_constructor("tag:yaml.org,2002:float",
+                                 _OccoConstructor.construct_yaml_float)
+for _tag in _REFUSED_STANDARD_TAGS:
+    _OccoConstructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_unknown)
 
 
-def _syntax_error(exc: YAMLError, source: str) -> DescriptionError:
-    """Turn a ruamel error into one DescriptionError at the problem's position."""
+def yaml_problem(exc: MarkedYAMLError) -> str:
+    """What ruamel says is wrong, on one line, without the value it could not construct
+    (which may be a secret: ``password: !!timestamp S3cret`` quotes it)."""
+    problem = _one_line(exc.problem or exc.context or "invalid YAML")
+    if isinstance(exc, (ConstructorError, DuplicateKeyError)):
+        problem = _QUOTED.sub("'...'", problem)
+    return problem
+
+
+def yaml_error(exc: YAMLError, source: str, text: str) -> DescriptionError:
+    """A ruamel error as one DescriptionError, on one line, at the problem's position;
+    ``text`` is the document (to place errors that give a character offset)."""
+    if isinstance(exc, ReaderError):
+        what = (f"character {exc.character!r}" if isinstance(exc.character, str)
+                else f"character #x{exc.character:04x}")
+        return DescriptionError(f"YAML syntax error: unacceptable {what} "
+                                f"({_one_line(exc.reason)})",
+                                location=position_in(text, int(exc.position), source))
+    if isinstance(exc, MaxDepthExceededError):
+        mark = exc.problem_mark
+        return DescriptionError(f"YAML nested more than {MAX_DEPTH} levels deep",
+                                location=SourceLocation(source, mark.line + 1, mark.column + 1))
     if isinstance(exc, MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = yaml_problem(exc)
         if exc.context and exc.problem and exc.context_mark is not None:
             problem = f"{problem} ({exc.context} at line {exc.context_mark.line + 1})"
         location = (SourceLocation(source, mark.line + 1, mark.column + 1)
                     if mark is not None else SourceLocation(source, 1, 1))
         return DescriptionError(f"YAML syntax error: {problem}", location=location)
-    return DescriptionError(f"YAML syntax error: {exc}", location=SourceLocation(source, 1, 1))
+    return DescriptionError(f"YAML syntax error: {_one_line(exc)}",
+                            location=SourceLocation(source, 1, 1))
 
 
 def _containers(data: Any) -> Iterator[Any]:
@@ -248,7 +383,10 @@ def _containers(data: Any) -> Iterator[Any]:
 def _load(text: str, source: str, base_dir: Path, context: _LoadContext) -> Any:
     yaml = YAML(typ="rt", pure=True)
     yaml.Constructor = _OccoConstructor
+    yaml.Reader = _PositionReader
     yaml.allow_duplicate_keys = False
+    yaml.max_depth = MAX_DEPTH
+    yaml.composer.warn_double_anchors = False     # a reused anchor is legal YAML
     constructor = yaml.constructor
     constructor.occo_base_dir = base_dir
     constructor.occo_source = source
@@ -256,7 +394,11 @@ def _load(text: str, source: str, base_dir: Path, context: _LoadContext) -> Any:
     try:
         data = yaml.load(text)
     except YAMLError as exc:
-        raise _syntax_error(exc, source) from None
+        raise yaml_error(exc, source, text) from None
+    except _CONSTRUCTION_ERRORS:          # e.g. the scanner meeting "\U0011ffff"
+        line, column = getattr(yaml.reader, "stopped_at", (0, 0))
+        raise DescriptionError("YAML syntax error: cannot read the text here",
+                               location=SourceLocation(source, line + 1, column + 1)) from None
     for container in _containers(data):
         if id(container) not in context.file_of:
             context.file_of[id(container)] = source
@@ -277,30 +419,26 @@ def load_yaml_text(text: str, source: str, base_dir: Path | None = None, *,
     """
     context = _LoadContext(root_source=source, allow_imports=allow_imports, keep_tags=keep_tags,
                            import_root=import_root.resolve() if import_root else None)
-    return _finish(_load(text, source, base_dir or Path("."), context), context)
+    return _finish(_load(text, source, base_dir or Path("."), context), context, text)
 
 
 def load_yaml_file(path: Path, *, allow_imports: bool = True,
                    import_root: Path | None = None, keep_tags: bool = False) -> LoadedYaml:
     """Load one YAML document from a file; its imports resolve next to it."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DescriptionError(f"no such file: {str(path)!r}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptionError(f"cannot read {str(path)!r}: {exc}") from None
+    text = read_text_file(path)
     context = _LoadContext(root_source=str(path), allow_imports=allow_imports,
                            keep_tags=keep_tags,
                            import_root=import_root.resolve() if import_root else None,
                            importing=[path.resolve()])
-    return _finish(_load(text, str(path), path.parent, context), context)
+    return _finish(_load(text, str(path), path.parent, context), context, text)
 
 
-def _finish(raw: Any, context: _LoadContext) -> LoadedYaml:
+def _finish(raw: Any, context: _LoadContext, text: str) -> LoadedYaml:
     source = context.root_source
-    return LoadedYaml(source=source, raw=raw, plain=to_plain(raw, source=source),
-                      locations=_index(raw, context))
+    plain = to_plain(raw, source=source, file_of=context.file_of)
+    return LoadedYaml(source=source, raw=raw, plain=plain, locations=_index(raw, context),
+                      text=text)
 
 
 def tag_of(raw: Any) -> str | None:
@@ -357,52 +495,71 @@ def _record(table: dict[DataPath, SourceLocation], path: DataPath, source: str, 
 # --------------------------------------------------------------------------- plain data
 
 
-MAX_PLAIN_ITEMS = 1_000_000
+MAX_PLAIN_ITEMS = 100_000
 """Ceiling on values produced by expanding aliases (guards against alias bombs)."""
 
 
-def to_plain(data: Any, *, source: str = "<data>", max_items: int = MAX_PLAIN_ITEMS) -> Any:
+def to_plain(data: Any, *, source: str = "<data>", max_items: int = MAX_PLAIN_ITEMS,
+             file_of: Mapping[int, str] | None = None) -> Any:
     """Copy ruamel data into plain dicts, lists, str, int, float, bool and None.
 
     The result is JSON-able (dates become ISO strings) and has no ruamel
-    subclasses left. Aliases are expanded into copies; a recursive alias, or
-    an expansion beyond ``max_items`` values, is a DescriptionError.
+    subclasses left. Aliases are expanded into copies; a recursive alias, an
+    expansion beyond ``max_items`` values or :data:`MAX_DEPTH` levels, and a
+    mapping or sequence used as a mapping key are DescriptionErrors.
+    ``file_of`` names the file each container came from, for positions.
     """
-    return _Plainer(source, max_items).convert(data, ())
+    return _Plainer(source, max_items, file_of or {}).convert(data, ())
 
 
 class _Plainer:
     """One conversion: remembers the containers being copied and the budget."""
 
-    def __init__(self, source: str, budget: int) -> None:
+    def __init__(self, source: str, budget: int, file_of: Mapping[int, str]) -> None:
         self.source = source
-        self.budget = budget
+        self.budget = self.max_items = budget
+        self.file_of = file_of
         self.active: set[int] = set()
+
+    def _where(self, container: Any, key: Any = None) -> SourceLocation:
+        source = self.file_of.get(id(container), self.source)
+        try:
+            line, column = container.lc.key(key) if key is not None else \
+                (container.lc.line, container.lc.col)
+        except (AttributeError, KeyError, TypeError):
+            return SourceLocation(source, 1, 1)
+        return SourceLocation(source, line + 1, column + 1)
 
     def convert(self, data: Any, path: DataPath) -> Any:
         self.budget -= 1
-        if self.budget < 0:
-            raise DescriptionError("document too large once its YAML aliases are expanded",
-                                   location=SourceLocation(self.source, 1, 1))
         if not isinstance(data, (Mapping, list)):
             return _plain_scalar(data)
+        if self.budget < 0:
+            raise DescriptionError(f"more than {self.max_items} values once its YAML aliases "
+                                   f"are expanded", location=self._where(data))
+        if len(path) >= MAX_DEPTH:
+            raise DescriptionError(
+                f"nested more than {MAX_DEPTH} levels deep (counting YAML aliases and imports)",
+                path=format_path(path[:8]) + "..." or None, location=self._where(data))
         if id(data) in self.active:
             raise DescriptionError("recursive YAML alias", path=format_path(path) or None,
-                                   location=SourceLocation(self.source, 1, 1))
+                                   location=self._where(data))
         self.active.add(id(data))
         try:
             if isinstance(data, Mapping):
-                return {_plain_key(key): self.convert(value, (*path, key))
+                return {self._key(data, key): self.convert(value, (*path, key))
                         for key, value in data.items()}
             return [self.convert(value, (*path, i)) for i, value in enumerate(data)]
         finally:
             self.active.discard(id(data))
 
-
-def _plain_key(key: Any) -> Any:
-    """A mapping key; complex keys (``? [a, b]``) become their text."""
-    plain = _plain_scalar(key)
-    return str(plain) if isinstance(plain, list) else plain
+    def _key(self, mapping: Any, key: Any) -> Any:
+        """A mapping key: a plain value; a mapping or sequence as a key is refused."""
+        if isinstance(key, (Mapping, list, tuple, set, frozenset)) or \
+                hasattr(key, "items") or (hasattr(key, "__iter__") and not isinstance(key, str)):
+            raise DescriptionError("a mapping or sequence cannot be a mapping key",
+                                   location=self._where(mapping, key))
+        return _plain_scalar(key)
 
 
 def _plain_scalar(value: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from flask import request
 
 from occo.errors import DescriptionError, SourceLocation, UserInputError
+from occo.model.textfiles import decode_text
 
 if TYPE_CHECKING:
     from occo.model.description import InfraDescription
@@ -44,11 +45,7 @@ IMPLEMENTATIONS_BODY = {
 
 def body_text() -> str:
     """The body as text; oversized bodies were already refused with 413."""
-    raw = request.get_data(cache=True)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserInputError(f"the body is not UTF-8 text (byte {exc.start})") from None
+    text = decode_text(request.get_data(cache=True), SOURCE)
     if not text.strip():
         raise UserInputError("the body is empty: send a YAML or JSON document")
     if request.mimetype == "application/json":
@@ -57,6 +54,9 @@ def body_text() -> str:
         except json.JSONDecodeError as exc:
             raise DescriptionError(exc.msg, location=SourceLocation(
                 SOURCE, exc.lineno, exc.colno)) from None
+        except RecursionError:
+            raise DescriptionError("JSON nested too deeply",
+                                   location=SourceLocation(SOURCE, 1, 1)) from None
     return text
 
 
