@@ -120,7 +120,11 @@ class Occo:
         ``rollback=False`` keeps what became ready when the build fails, so that
         resuming its execution continues instead of starting over.
         """
-        from occo.model.description import InfraDescription, load_infra_description
+        from occo.model.description import (
+            InfraDescription,
+            check_scaling_bounds,
+            load_infra_description,
+        )
 
         source = None
         if isinstance(description, InfraDescription):
@@ -128,7 +132,8 @@ class Occo:
         else:
             path = Path(description)
             desc = load_infra_description(path)
-            source = path.read_text()
+            source = desc.source_text
+        check_scaling_bounds(desc, self.config.max_instances)
         options = replace(self._options(parallelize, concurrency), rollback=rollback)
         return self.lifecycle.build(desc, source=source,
                                     options=options,

@@ -80,6 +80,7 @@ class Config(BaseModel):
         os.environ.get("OCCOPUS_HOME", Path.home() / ".occopus")))
     store_url: str | None = None
     concurrency: int = Field(default=10, ge=1)
+    max_instances: int = Field(default=100_000, ge=1, le=10_000_000)
     create_timeout: float = Field(default=600.0, gt=0)
     destroy_timeout: float = Field(default=300.0, gt=0)
     maintain_interval: float = Field(default=10.0, gt=0)

@@ -12,6 +12,7 @@ import signal
 import sys
 import textwrap
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
@@ -77,8 +78,11 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool,
     _install_sigint(cancel, seen_ids)
     with open_api(cfg_path, auth_data_path) as occo:
         if dry_run:
-            result = occo.build(infra_def, infra_id=infra_id, dry_run=True)
-            _print_plan(result, occo.preview_contexts(result, infra_def))
+            from occo.model.description import load_infra_description
+
+            desc = load_infra_description(Path(infra_def))     # read once: it may be a pipe
+            result = occo.build(desc, infra_id=infra_id, dry_run=True)
+            _print_plan(result, occo.preview_contexts(result, desc))
             return
         with ProgressPrinter("building") as progress:
             result = occo.build(infra_def, infra_id=infra_id, parallelize=parallelize,

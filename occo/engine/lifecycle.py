@@ -71,7 +71,8 @@ def resolve_runtime(store: Store, registry: PluginRegistry, desc: InfraDescripti
 
     def implementation(name: str) -> dict[str, Any]:
         node = desc.node(name)
-        impl = choose_implementation(name, store.node_defs.get(node.type), node.filter)
+        where = desc.location_of(("nodes", desc.node_names.index(name), "filter"))
+        impl = choose_implementation(name, store.node_defs.get(node.type), node.filter, where)
         registry.handler(str(impl["resource"]["type"]))  # a missing plugin fails now
         for check in check_names(impl.get("health_check") or {}):
             try:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from occo.errors import DescriptionError, SourceLocation
 from occo.model.description import InfraDescription
 from occo.model.nodedef import matches_filter
 
@@ -42,14 +43,15 @@ class NodeRuntime:
 
 
 def choose_implementation(node_name: str, implementations: list[dict[str, Any]],
-                          node_filter: dict[str, Any] | None) -> dict[str, Any]:
-    """The first implementation whose resource section matches the node's filter."""
-    from occo.errors import DescriptionError
-
+                          node_filter: dict[str, Any] | None,
+                          location: SourceLocation | None = None) -> dict[str, Any]:
+    """The first implementation whose resource section matches the node's filter;
+    ``location`` (of the filter, as written) is where a mismatch is reported."""
     chosen = [i for i in implementations if matches_filter(i["resource"], node_filter or {})]
     if not chosen:
         raise DescriptionError(
-            f"node '{node_name}': no implementation matches filter {node_filter!r}")
+            f"node '{node_name}': no implementation matches filter {node_filter!r}",
+            location=location)
     return chosen[0]
 
 

@@ -20,9 +20,10 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,6 +36,7 @@ from pydantic import (
 
 from occo.errors import DescriptionError, NotFound, SourceLocation
 from occo.model import graph
+from occo.model.values import Count, check_name, check_text
 from occo.model.yamlio import (
     DataPath,
     LoadedYaml,
@@ -52,6 +54,7 @@ __all__ = [
     "NodeSpec",
     "Scaling",
     "check_node_types",
+    "check_scaling_bounds",
     "load_infra_description",
     "parse_infra_description",
 ]
@@ -72,18 +75,15 @@ def _none_as_empty(value: Any) -> Any:
 class Scaling(_Strict):
     """How many instances of a node may exist; both bounds are hard limits."""
 
-    min: int = Field(default=1, ge=0)
-    max: int = Field(default=1, ge=0)
+    min: Count = 1
+    max: Count = 1
 
     @model_validator(mode="before")
     @classmethod
     def _max_defaults_to_min(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("max") is None:
             low = data.get("min", 1)
-            try:
-                bound = None if isinstance(low, bool) else int(low)
-            except (TypeError, ValueError):
-                bound = None
+            bound = low if type(low) is int else None
             if bound is not None and bound < 0:
                 bound = None          # min itself is invalid and is reported alone
             rest = {k: v for k, v in data.items() if k != "max"}
@@ -102,7 +102,7 @@ class Scaling(_Strict):
 class NodeSpec(_Strict):
     """One node of the infrastructure: a name, a type and its options."""
 
-    name: str = Field(min_length=1)
+    name: Annotated[str, Field(min_length=1), AfterValidator(check_name)]
     type: str = Field(min_length=1)
     scaling: Scaling = Field(default_factory=Scaling)
     filter: dict[str, Any] = Field(default_factory=dict)
@@ -175,7 +175,7 @@ class Dependency(BaseModel):
 class InfraDescription(_Strict):
     """A validated infrastructure description with its dependency graph."""
 
-    infra_name: str = Field(min_length=1)
+    infra_name: Annotated[str, Field(min_length=1), AfterValidator(check_text)]
     user_id: str | None = None
     variables: dict[str, Any] = Field(default_factory=dict)
     nodes: list[NodeSpec] = Field(min_length=1)
@@ -183,6 +183,7 @@ class InfraDescription(_Strict):
 
     _locations: LocationIndex | None = PrivateAttr(default=None)
     _source: str | None = PrivateAttr(default=None)
+    _source_text: str | None = PrivateAttr(default=None)
 
     @field_validator("variables", mode="before")
     @classmethod
@@ -205,6 +206,11 @@ class InfraDescription(_Strict):
     def source(self) -> str | None:
         """The file (or name given to the text) this was parsed from."""
         return self._source
+
+    @property
+    def source_text(self) -> str | None:
+        """The text this was parsed from, as written (what a build records)."""
+        return self._source_text
 
     def node(self, name: str) -> NodeSpec:
         """The node called ``name``; NotFound if there is none."""
@@ -297,6 +303,7 @@ def _build(loaded: LoadedYaml) -> InfraDescription:
     _check_graph(infra, data, loaded.locations)
     infra._locations = loaded.locations
     infra._source = loaded.source
+    infra._source_text = loaded.text
     return infra
 
 
@@ -366,3 +373,20 @@ def check_node_types(infra: InfraDescription, known_types: set[str]) -> None:
                 f"unknown node type {node.type!r}{suggest(node.type, known_types)} "
                 f"(known types: {known})",
                 ("nodes", index, "type"), infra._locations)
+
+
+def check_scaling_bounds(infra: InfraDescription, limit: int) -> None:
+    """Each node's ``min`` and ``max``, and the instances a build starts with, are at most
+    ``limit``: checked before any work is planned per instance."""
+    total = 0
+    for index, node in enumerate(infra.nodes):
+        for key in ("min", "max"):
+            value = getattr(node.scaling, key)
+            if value > limit:
+                raise _error(f"scaling.{key} is {value}; a node may have at most {limit} "
+                             f"instances (max_instances in occopus_config.yaml)",
+                             ("nodes", index, "scaling", key), infra._locations)
+        total += node.scaling.min
+    if total > limit:
+        raise _error(f"the nodes' scaling.min add up to {total} instances; at most {limit} "
+                     f"(max_instances in occopus_config.yaml)", ("nodes",), infra._locations)

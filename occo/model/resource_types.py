@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from occo.model.values import Seconds, StrictText
+
 __all__ = [
     "RESOURCE_MODELS",
     "AzureAciResource",
@@ -211,10 +213,10 @@ class DummyResource(ResourceBase):
     """
 
     type: Literal["dummy"] = "dummy"
-    create_delay: float = Field(default=0.0, ge=0)
-    boot_delay: float = Field(default=0.0, ge=0)
-    drop_delay: float = Field(default=0.0, ge=0)
-    jitter: float = Field(default=0.0, ge=0)      # +- seconds added to each delay
+    create_delay: Seconds = 0.0
+    boot_delay: Seconds = 0.0
+    drop_delay: Seconds = 0.0
+    jitter: Seconds = 0.0                         # +- seconds added to each delay
     fail_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int | None = None
     address: str | None = None
@@ -233,12 +235,12 @@ class LocalResource(ResourceBase):
     """
 
     type: Literal["local"] = "local"
-    command: str | list[str]
+    command: StrictText | list[StrictText]
     env: dict[str, str] = Field(default_factory=dict)
     ports: list[int] = Field(default_factory=list)          # ports the process listens on
     network_namespace: bool = False                          # own netns and IP; root only
     workdir: str | None = None
-    stop_timeout: float = Field(default=5.0, ge=0)
+    stop_timeout: Seconds = 5.0
 
     @field_validator("command")
     @classmethod

@@ -208,8 +208,7 @@ def test_wrong_type() -> None:
             type: t
             scaling:
               min: many
-    """) == ("infra.yaml:8:12: nodes[1].scaling.min: Input should be a valid integer, "
-             "unable to parse string as an integer (got 'many')")
+    """) == "infra.yaml:8:12: nodes[1].scaling.min: Input should be a valid integer (got 'many')"
 
 
 def test_nodes_must_be_a_list() -> None:
@@ -414,8 +413,12 @@ def test_odd_mapping_keys() -> None:
     """) == "infra.yaml:3:12: variables: invalid key 'None': Input should be a valid string"
     infra = parse("""
         infra_name: x
-        nodes: [{name: a, type: t, filter: {? [a, b] : c}}]
+        nodes: [{name: a, type: t}]
         variables: {1: one}
     """)
     assert infra.variables == {"1": "one"}
-    assert infra.node("a").filter == {"['a', 'b']": "c"}
+    # Occopus (PyYAML) cannot build such a key either
+    assert error_of("""
+        infra_name: x
+        nodes: [{name: a, type: t, filter: {? [a, b] : c}}]
+    """) == "infra.yaml:2:39: a mapping or sequence cannot be a mapping key"
