@@ -4,7 +4,10 @@ One ICMP echo through the system ``ping`` binary (iputils), run as an
 argument list. Where no ``ping`` binary exists, a TCP connection attempt is
 used instead: an accepted *or refused* connection proves the host is up,
 only silence (timeout) or an unreachable route counts as down. The port tried
-is the instance's first mapped port, else 22. ``ping: false`` always passes.
+is the instance's first mapped port, else 22. The same fallback is used when
+``ping`` cannot ping at all (it exits 2, e.g. without permission to open an
+ICMP socket): only exit status 1 means "no reply". ``ping: false`` always
+passes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, ClassVar
 from occo.health.base import HealthCheck, HealthResult, HealthTarget
 
 FALLBACK_PORT = 22
+NO_REPLY = 1          # iputils' exit status for "sent, nothing came back"
 
 
 def ping_argv(binary: str, ip: str, timeout: float) -> list[str]:
@@ -59,6 +63,8 @@ class PingCheck(HealthCheck):
                                   text=True, timeout=max(1, math.ceil(timeout)) + 1, check=False)
         except subprocess.TimeoutExpired:
             return HealthResult(False, f"ping {target.ip} timed out")
+        if proc.returncode not in (0, NO_REPLY):      # ping itself failed, not the host
+            return self._tcp_probe(target, timeout)
         return interpret_ping(proc.returncode, proc.stdout + proc.stderr)
 
     @staticmethod

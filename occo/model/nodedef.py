@@ -32,6 +32,7 @@ from pydantic import (
 from occo.errors import DescriptionError
 from occo.model.filters import matches_filter
 from occo.model.resource_types import RESOURCE_MODELS, GenericResource, ResourceBase
+from occo.model.values import Seconds, StrictText
 from occo.model.yamlio import (
     LoadedYaml,
     describe_validation_error,
@@ -51,6 +52,7 @@ __all__ = [
     "JobsConfig",
     "MysqlDb",
     "PuppetSoloConfig",
+    "UrlCheck",
     "load_node_definitions",
     "matches_filter",
     "parse_node_definitions",
@@ -150,6 +152,14 @@ class MysqlDb(_Section):
     password: str = Field(alias="pass")
 
 
+class UrlCheck(_Section):
+    """A URL to check, with how its https certificate is verified: against the
+    system's CAs (true), a CA file (its path), or not at all (false)."""
+
+    url: str
+    verify: bool | str = True
+
+
 class HealthCheck(_Section):
     """When an instance counts as healthy; all listed checks must pass.
 
@@ -161,10 +171,10 @@ class HealthCheck(_Section):
     type: Literal["basic"] = "basic"
     ping: bool = True
     ports: list[int] = Field(default_factory=list)
-    urls: list[str] = Field(default_factory=list)      # "{{ip}}" is the instance's address
+    urls: list[str | UrlCheck] = Field(default_factory=list)   # "{{ip}}": the address
     mysqldbs: list[MysqlDb] = Field(default_factory=list)
-    timeout: float | None = Field(default=None, gt=0)
-    command: str | list[str] | None = None
+    timeout: Annotated[Seconds, Field(gt=0)] | None = None
+    command: StrictText | list[StrictText] | None = None
 
 
 # --------------------------------------------------------------------------- implementation

@@ -6,18 +6,27 @@ Negative reachability tests only ever address the occo bridge range
 
 from __future__ import annotations
 
+import datetime
 import http.server
+import ipaddress
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from occo.health.base import HealthTarget
 from occo.health.ping import PingCheck, interpret_connect, interpret_ping, ping_argv
 from occo.health.ports import PortsCheck, summarize
 from occo.health.urls import UrlsCheck, render_url
+from occo.model.nodedef import parse_node_definitions
 from occo.resources import netns
 
 IS_ROOT = os.geteuid() == 0
@@ -144,3 +153,68 @@ def test_ping_without_binary_falls_back_to_tcp(monkeypatch: pytest.MonkeyPatch, 
     if IS_ROOT:
         netns.ensure_bridge_locked()
         assert not PingCheck().probe(HealthTarget(UNUSED_BRIDGE_IP), True, 0.5).ok
+
+
+def test_ping_that_cannot_ping_falls_back_to_tcp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 closed_port: int) -> None:
+    """iputils exits 2 when it may not open an ICMP socket: that is not "no reply"."""
+    fake = tmp_path / "ping"
+    fake.write_text("#!/bin/sh\necho 'ping: socket: Operation not permitted' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert PingCheck().probe(HealthTarget("127.0.0.1", {22: closed_port}), True, 1.0).ok
+    fake.write_text("#!/bin/sh\necho '1 packets transmitted, 0 received'\nexit 1\n")
+    result = PingCheck().probe(HealthTarget("127.0.0.1", {22: closed_port}), True, 1.0)
+    assert not result.ok and "no ICMP echo reply" in result.reason
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key."""
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "occo-test")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.fixture
+def https_port(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    cert_file, key_file = _self_signed(tmp_path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server.server_address[1], cert_file
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_urls_verify_certificates_unless_told_otherwise(https_port: tuple[int, Path]) -> None:
+    port, cert_file = https_port
+    target = HealthTarget("127.0.0.1")
+    url = f"https://{{{{ip}}}}:{port}/ok"
+    refused = UrlsCheck().probe(target, [url], 2.0)
+    assert not refused.ok and "CERTIFICATE_VERIFY_FAILED" in refused.reason
+    assert UrlsCheck().probe(target, [{"url": url, "verify": False}], 2.0).ok
+    assert UrlsCheck().probe(target, [{"url": url, "verify": str(cert_file)}], 2.0).ok
+    assert not UrlsCheck().probe(target, [{"url": url, "verify": 5}], 2.0).ok
+    impls = parse_node_definitions(
+        "'node_def:web':\n  - resource: {type: dummy}\n"
+        f"    health_check: {{urls: [{{url: '{url}', verify: false}}], ping: false}}\n",
+        "defs.yaml", Path("."))
+    assert impls["web"][0].to_plain()["health_check"]["urls"] == [{"url": url, "verify": False}]
