@@ -148,3 +148,10 @@ class Interrupted(OccoError):
     exit_code = 130
     http_status = 503
     kind = "interrupted"
+
+
+class Terminated(Interrupted):
+    """Stopped by SIGTERM (systemd, a CI runner, ``timeout``): rolled back like Ctrl+C."""
+
+    exit_code = 143
+    kind = "terminated"

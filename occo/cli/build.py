@@ -1,8 +1,9 @@
 """occopus-build: build (or with -i, update) an infrastructure.
 
-stdout carries only the infra id. The first Ctrl+C rolls back what this run
-created and exits 130; a second one stops waiting and leaves the records so
-that ``occopus-destroy -i ID`` can finish the job.
+stdout carries only the infra id. The first Ctrl+C (or SIGTERM) rolls back
+what this run created and exits 130 (143 after SIGTERM); a second one stops
+waiting and leaves the records so that ``occopus-destroy -i ID`` can finish
+the job.
 """
 
 from __future__ import annotations
@@ -19,21 +20,29 @@ import click
 
 from occo.cli.common import config_options, err, handle_errors, open_api
 from occo.cli.progress import ProgressPrinter
+from occo.errors import Interrupted, Terminated
+
+_EXIT_AFTER = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
-def _install_sigint(cancel: threading.Event, infra_ids: list[str]) -> None:
-    def on_sigint(_signum: int, _frame: Any) -> None:
+def _install_interrupts(cancel: threading.Event, infra_ids: list[str],
+                        received: list[int]) -> None:
+    """Ctrl+C and SIGTERM alike: the first rolls back, the second stops waiting."""
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
         if not cancel.is_set():
-            err("interrupted: rolling back what this run created "
-                "(press Ctrl+C again to stop waiting)")
+            what = "interrupted" if signum == signal.SIGINT else "terminated"
+            err(f"{what}: rolling back what this run created "
+                "(signal again to stop waiting)")
             cancel.set()
             return
         where = f" -i {infra_ids[0]}" if infra_ids else ""
         err(f"stopped waiting; records kept: run occopus-destroy{where} to clean up")
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(_EXIT_AFTER.get(received[0], 130))
 
-    signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
 
 
 def _print_plan(result: Any, previews: dict[str, Any] | None = None) -> None:
@@ -75,7 +84,8 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool,
     """Build the infrastructure described in INFRA_DEF and print its id."""
     cancel = threading.Event()
     seen_ids: list[str] = []
-    _install_sigint(cancel, seen_ids)
+    received: list[int] = []
+    _install_interrupts(cancel, seen_ids, received)
     with open_api(cfg_path, auth_data_path) as occo:
         if dry_run:
             from occo.model.description import load_infra_description
@@ -85,7 +95,12 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool,
             _print_plan(result, occo.preview_contexts(result, desc))
             return
         with ProgressPrinter("building") as progress:
-            result = occo.build(infra_def, infra_id=infra_id, parallelize=parallelize,
-                                concurrency=concurrency, cancel=cancel,
-                                progress=progress.update, on_infra_id=seen_ids.append)
+            try:
+                result = occo.build(infra_def, infra_id=infra_id, parallelize=parallelize,
+                                    concurrency=concurrency, cancel=cancel,
+                                    progress=progress.update, on_infra_id=seen_ids.append)
+            except Interrupted as exc:
+                if received[:1] == [signal.SIGTERM]:
+                    raise Terminated(exc.message) from None
+                raise
     click.echo(result.infra_id)

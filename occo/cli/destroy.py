@@ -1,11 +1,36 @@
-"""occopus-destroy: drop every resource of an infrastructure, then its record."""
+"""occopus-destroy: drop every resource of an infrastructure, then its record.
+
+SIGTERM does not cut a destroy short: it finishes (the resources are being
+deleted anyway). A second SIGTERM stops at once, exit 143; the record stays,
+so running the command again finishes the job.
+"""
 
 from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
 
 import click
 
 from occo.cli.common import config_options, err, handle_errors, open_api
 from occo.cli.progress import ProgressPrinter
+
+
+def _finish_on_sigterm(infra_id: str) -> None:
+    received: list[int] = []
+
+    def on_sigterm(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            err("terminated: finishing the destroy in flight (signal again to stop now)")
+            return
+        err(f"stopped; the record is kept: run occopus-destroy -i {infra_id} again to finish")
+        sys.stderr.flush()
+        os._exit(143)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +40,7 @@ from occo.cli.progress import ProgressPrinter
 @handle_errors
 def main(cfg_path: str | None, auth_data_path: str | None, infra_id: str) -> None:
     """Destroy an infrastructure; its record stays until every resource is gone."""
+    _finish_on_sigterm(infra_id)
     with open_api(cfg_path, auth_data_path) as occo, ProgressPrinter("destroying") as progress:
         occo.destroy(infra_id, progress=progress.update)
     err(f"infrastructure {infra_id} destroyed")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from pathlib import Path
 
+from occo.api import Occo
+from occo.config import Config
 from tests.e2e.helpers import (
     DATA,
     Occopus,
@@ -13,6 +16,7 @@ from tests.e2e.helpers import (
     processes_under,
     wait_until,
 )
+from tests.support.cli import write
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
@@ -137,3 +141,71 @@ def test_pass_killed_mid_creation_stalls_nothing(dummy: Occopus) -> None:
     assert ended.status == "failed" and "died" in (ended.error or "")
     events = dummy.ok("occopus-maintain", "-r", "-i", infra_id).stdout
     assert "its creator died while it was" in events and "instance_created" in events
+
+
+def test_sigterm_rolls_back_like_ctrl_c_and_exits_143(dummy: Occopus) -> None:
+    """What systemd, CI runners and ``timeout`` send: same rollback, its own exit code."""
+    build = dummy.start("occopus-build", "--parallelize", DATA / "slow_chain.yaml")
+    wait_until(lambda: dummy.dummy_count() >= 1 or build.poll() is not None, timeout=20)
+    assert build.poll() is None, "build ended before it could be terminated"
+    build.send_signal(signal.SIGTERM)
+    stdout, stderr = finish(build)
+    assert build.returncode == 143, stderr
+    assert stdout == "" and "Traceback" not in stderr
+    assert "terminated: rolling back" in stderr
+    assert dummy.dummy_count() == 0
+    assert dummy.listed() == {}
+
+
+SLOW_DROP = """\
+'node_def:slowdrop':
+  - resource: {type: dummy, create_delay: 0.01, drop_delay: 0.6}
+"""
+THREE = "infra_name: three\nnodes:\n  - {name: n, type: slowdrop, scaling: {min: 3}}\n"
+
+
+def _destroying(occopus: Occopus, infra_id: str) -> bool:
+    return any(i.state == "destroying" for i in occopus.instances(infra_id))
+
+
+def _three_slow_droppers(occopus: Occopus, tmp_path: Path) -> str:
+    """Built in-process: the subject is the destroy command."""
+    with Occo(Config(home=occopus.home)) as api:
+        api.import_node_definitions(write(tmp_path / "slowdrop.yaml", SLOW_DROP))
+        return api.build(write(tmp_path / "three.yaml", THREE)).infra_id
+
+
+def test_sigterm_lets_destroy_finish(occopus: Occopus, tmp_path: Path) -> None:
+    infra_id = _three_slow_droppers(occopus, tmp_path)
+    destroy = occopus.start("occopus-destroy", "-i", infra_id)
+    wait_until(lambda: _destroying(occopus, infra_id) or destroy.poll() is not None, timeout=20)
+    destroy.send_signal(signal.SIGTERM)
+    _, stderr = finish(destroy)
+    assert destroy.returncode == 0, stderr
+    assert "finishing the destroy" in stderr and "destroyed" in stderr
+    assert occopus.dummy_count() == 0
+    assert occopus.store.infras.list() == []
+
+
+def test_a_second_sigterm_stops_destroy_and_keeps_the_record(occopus: Occopus,
+                                                             tmp_path: Path) -> None:
+    infra_id = _three_slow_droppers(occopus, tmp_path)
+    destroy = occopus.start("occopus-destroy", "-i", infra_id)
+    wait_until(lambda: _destroying(occopus, infra_id) or destroy.poll() is not None, timeout=20)
+    assert destroy.poll() is None, "destroy ended before it could be terminated"
+    assert destroy.stderr is not None
+    destroy.send_signal(signal.SIGTERM)
+    seen = []
+    for line in destroy.stderr:               # the first signal was handled before the next
+        seen.append(line)
+        if "finishing the destroy" in line:
+            break
+    destroy.send_signal(signal.SIGTERM)
+    _, rest = finish(destroy)
+    assert destroy.returncode == 143, "".join(seen) + rest
+    assert f"run occopus-destroy -i {infra_id} again" in rest
+    assert [i.id for i in occopus.store.infras.list()] == [infra_id]   # kept, resumable
+    with Occo(Config(home=occopus.home)) as api:
+        api.destroy(infra_id)
+    assert occopus.dummy_count() == 0
+    assert occopus.store.infras.list() == []
