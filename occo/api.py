@@ -240,9 +240,15 @@ class Occo:
     def attached_infrastructures(self) -> list[str]:
         return self.store.infras.attached_ids()
 
-    def set_notify_url(self, infra_id: str, url: str | None) -> None:
-        """Where a REST service POSTs this infrastructure's state changes."""
-        self.store.infras.set_notify_url(infra_id, url)
+    def set_notify_url(self, infra_id: str, url: str | None,
+                       secret: str | None = None) -> str | None:
+        """Where a REST service POSTs this infrastructure's state changes, signed with
+        ``secret`` (a new one when not given); returns the secret."""
+        from occo.model.tokens import new_token
+
+        secret = (secret or new_token()) if url else None
+        self.store.infras.set_notify_url(infra_id, url, secret)
+        return secret
 
     # -- executions, infrastructure groups, execution groups ------------------------------
     def execution_runner(self, *, parallelize: bool = True) -> ExecutionRunner:
@@ -346,8 +352,9 @@ class Occo:
                 if any(not e.status.is_terminal for e in self.store.executions.for_group(g.id))]
 
     # -- state changes, for webhooks ---------------------------------------------------
-    def notify_urls(self) -> dict[str, str]:
-        return self.store.infras.notify_urls()
+    def webhooks(self) -> dict[str, tuple[str, str | None]]:
+        """``{infra id: (url, secret)}`` of the infrastructures with a webhook."""
+        return self.store.infras.webhooks()
 
     def last_event_id(self) -> int:
         return self.store.infras.last_event_id()

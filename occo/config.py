@@ -63,6 +63,7 @@ class RestSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(default_factory=list)
     host_commands: Literal["loopback", "always", "never"] = "loopback"
+    webhook_local_targets: bool = False
     max_body_bytes: int = 1_048_576
 
     @field_validator("tokens")

@@ -22,7 +22,7 @@ from occo.cli.common import config_options, err, handle_errors, open_api
 from occo.cli.progress import ProgressPrinter
 from occo.errors import Interrupted, Terminated
 
-_EXIT_AFTER = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_EXIT_AFTER: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def _install_interrupts(cancel: threading.Event, infra_ids: list[str],

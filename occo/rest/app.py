@@ -23,6 +23,7 @@ from occo.rest.runs import BackgroundRuns
 from occo.rest.scheduler import MaintenanceScheduler
 from occo.rest.schemas import ErrorSchema, GroupReportSchema, NodeReportSchema
 from occo.rest.settings import ServiceSettings
+from occo.rest.webhooks import TargetPolicy, local_addresses
 
 
 class OccoApi(Api):  # type: ignore[misc]  # flask-smorest ships no type hints
@@ -77,7 +78,10 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
     app.extensions[EXTENSION] = ServiceContext(
         occo=occo, settings=settings,
         builds=BackgroundBuilds(occo, parallelize=settings.parallelize),
-        notifier=Notifier(occo, poll=settings.notify_poll, retries=settings.notify_retries),
+        notifier=Notifier(occo, poll=settings.notify_poll, retries=settings.notify_retries,
+                          timeout=settings.notify_timeout,
+                          policy=TargetPolicy(settings.webhook_local_targets,
+                                              local_addresses(settings.host))),
         scheduler=MaintenanceScheduler(occo, interval=settings.maintain_interval,
                                        parallelize=settings.parallelize),
         runs=BackgroundRuns(occo))

@@ -20,13 +20,13 @@ from flask_smorest import Blueprint
 from occo.errors import Conflict, UserInputError
 from occo.rest.bodies import DESCRIPTION_BODY, body_text, parse_description
 from occo.rest.context import service
-from occo.rest.notify import check_webhook_url
 from occo.rest.schemas import (
     MAX_COUNT,
     REPORT_SCHEMA,
     InfraIdSchema,
     InfraListQuerySchema,
     InfraListSchema,
+    NotifyAnswerSchema,
     NotifyBodySchema,
     ScaleSchema,
 )
@@ -196,13 +196,15 @@ def detach(infra_id: str) -> Any:
 
 @blp.route("/<infra_id>/notify", methods=["POST"])
 @blp.arguments(NotifyBodySchema, location="json", error_status_code=400)
-@blp.response(200, InfraIdSchema)
+@blp.response(200, NotifyAnswerSchema)
 def notify(body: dict[str, Any], infra_id: str) -> Any:
-    """Send each state change of the infrastructure to "url" as a JSON POST."""
+    """Send each state change of the infrastructure to "url" as a JSON POST, signed with
+    "secret" (made up when not given, and answered once)."""
     ctx = service()
     url = body["url"]
+    ctx.occo.infrastructure(infra_id)             # an unknown id is 404 before anything
     if url is not None:
-        check_webhook_url(url)
-    ctx.occo.set_notify_url(infra_id, url)
-    ctx.notifier.remember(infra_id, url)
-    return {"infraid": infra_id}
+        ctx.notifier.policy.addresses(url)        # an allowed target, or 400
+    secret = ctx.occo.set_notify_url(infra_id, url, body.get("secret"))
+    ctx.notifier.remember(infra_id, url, secret)
+    return {"infraid": infra_id, "secret": secret}

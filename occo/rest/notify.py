@@ -3,10 +3,13 @@
 The store logs every infrastructure state change as an ``infra_state``
 event in the same transaction as the change, whichever process made it
 (a build thread here, ``occopus-destroy`` elsewhere). A watcher thread tails
-those events; a sender thread delivers them, retrying with exponential
-backoff. Neither runs inside a build or a maintenance pass, so a slow or
-dead receiver never holds one up. Delivery is at least once per change
-while the service runs; changes made while it is down are not replayed.
+those events; a small pool of sender threads delivers them, retrying with
+exponential backoff. Neither runs inside a build or a maintenance pass, so
+a slow or dead receiver never holds one up; and a receiver is served by one
+sender at a time, in order, so a slow one delays only its own deliveries.
+Delivery is at least once per change while the service runs; changes made
+while it is down are not replayed. Deliveries are signed, and go only to
+allowed addresses (see occo.rest.webhooks).
 
 The event sent::
 
@@ -17,18 +20,19 @@ The event sent::
 from __future__ import annotations
 
 import heapq
+import http.client
 import itertools
 import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from occo.errors import UserInputError
+from occo.rest.webhooks import TargetPolicy, post
 
 if TYPE_CHECKING:
     from occo.api import Occo
@@ -37,22 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("occo.rest")
 
 MAX_BACKOFF = 30.0
-
-
-def check_webhook_url(url: str) -> str:
-    """Only absolute http(s) URLs: a webhook must never open a local file."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserInputError(f"notify url must be an absolute http:// or https:// URL, "
-                             f"not {url!r}")
-    return url
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A webhook answer that redirects is a failed delivery, not a hop elsewhere."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
+Webhook = tuple[str, "str | None"]          # (url, secret)
 
 
 @dataclass(order=True)
@@ -60,29 +49,40 @@ class _Delivery:
     due: float
     order: int
     url: str = field(compare=False)
+    secret: str | None = field(compare=False)
     body: bytes = field(compare=False)
     attempt: int = field(default=0, compare=False)
+
+    @property
+    def target(self) -> str:
+        """Deliveries to one receiver (scheme, host and port) go one at a time."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
 
 
 class Notifier:
     """Watches state changes and delivers them to their webhooks."""
 
     def __init__(self, occo: Occo, *, poll: float = 0.5, retries: int = 5,
-                 timeout: float = 5.0, backoff: float = 0.5) -> None:
+                 timeout: float = 5.0, backoff: float = 0.5, senders: int = 4,
+                 policy: TargetPolicy | None = None) -> None:
         self._occo = occo
         self._poll = poll
         self._retries = retries
         self._timeout = timeout
         self._backoff = backoff
-        self._opener = urllib.request.build_opener(_NoRedirect())
-        self._queue: list[_Delivery] = []
+        self._senders = senders
+        self.policy = policy or TargetPolicy()
+        self._queue: list[_Delivery] = []              # due deliveries of idle receivers
+        self._parked: dict[str, list[_Delivery]] = defaultdict(list)   # of busy ones
+        self._busy: set[str] = set()
         self._order = itertools.count()
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self._drain_until = 0.0
         self._last_id = 0
         self._seen: set[int] = set()
-        self._urls: dict[str, str] = {}
+        self._hooks: dict[str, Webhook] = {}
         self._threads: list[threading.Thread] = []
         self.delivered = 0
         self.dropped = 0
@@ -90,9 +90,10 @@ class Notifier:
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
         self._last_id = self._occo.last_event_id()
-        self._urls = self._occo.notify_urls()
-        for target, name in ((self._watch, "occo-notify-watch"),
-                             (self._send, "occo-notify-send")):
+        self._hooks = self._occo.webhooks()
+        workers = [(self._watch, "occo-notify-watch")] + [
+            (self._send, f"occo-notify-send-{i}") for i in range(self._senders)]
+        for target, name in workers:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -111,13 +112,13 @@ class Notifier:
             thread.join(drain + self._timeout + 1)
         self._threads.clear()
 
-    def remember(self, infra_id: str, url: str | None) -> None:
-        """A URL set through the API applies from the next change on."""
+    def remember(self, infra_id: str, url: str | None, secret: str | None = None) -> None:
+        """A webhook set through the API applies from the next change on."""
         with self._cv:
             if url is None:
-                self._urls.pop(infra_id, None)
+                self._hooks.pop(infra_id, None)
             else:
-                self._urls[infra_id] = url
+                self._hooks[infra_id] = (url, secret)
 
     # -- watching ---------------------------------------------------------------------
     def _watch(self) -> None:
@@ -130,27 +131,35 @@ class Notifier:
     def _check(self) -> None:
         # Ids may commit out of order on PostgreSQL: look back a little, skip seen ones.
         changes = self._occo.state_changes(max(0, self._last_id - 50))
-        current = self._occo.notify_urls()
+        current = self._occo.webhooks()
         with self._cv:
-            known, self._urls = self._urls, current
+            known, self._hooks = self._hooks, current
             for event in changes:
                 if event.id in self._seen:
                     continue
                 self._seen.add(event.id)
                 self._last_id = max(self._last_id, event.id)
                 # a record deleted since (destroyed) took its URL along: use the one we knew
-                url = current.get(event.infra_id or "") or known.get(event.infra_id or "")
-                if url is not None:
-                    self._enqueue(url, event)
+                hook = current.get(event.infra_id or "") or known.get(event.infra_id or "")
+                if hook is not None:
+                    self._enqueue(hook, event)
             if len(self._seen) > 10_000:
                 self._seen = {i for i in self._seen if i > self._last_id - 1_000}
 
-    def _enqueue(self, url: str, event: EventRecord) -> None:
+    def _enqueue(self, hook: Webhook, event: EventRecord) -> None:
         data = event.data or {}
         body = json.dumps({"event": "state_changed", "infraid": event.infra_id,
                            "state": data.get("to"), "previous": data.get("from"),
                            "time": event.time, "sequence": event.id}).encode()
-        heapq.heappush(self._queue, _Delivery(time.monotonic(), next(self._order), url, body))
+        url, secret = hook
+        self._push(_Delivery(time.monotonic(), next(self._order), url, secret, body))
+
+    def _push(self, delivery: _Delivery) -> None:
+        """Queue a delivery (the lock is held); a busy receiver's waits its turn."""
+        if delivery.target in self._busy:
+            self._parked[delivery.target].append(delivery)
+        else:
+            heapq.heappush(self._queue, delivery)
         self._cv.notify_all()
 
     # -- sending ----------------------------------------------------------------------
@@ -162,36 +171,49 @@ class Notifier:
                                             or self._queue[0].due > self._drain_until):
                     return None
                 if self._queue and self._queue[0].due <= now:
-                    return heapq.heappop(self._queue)
+                    delivery = heapq.heappop(self._queue)
+                    self._busy.add(delivery.target)
+                    return delivery
                 wait = self._queue[0].due - now if self._queue else None
                 if self._stop.is_set():
                     wait = min(wait or 0.1, max(0.0, self._drain_until - now))
                 self._cv.wait(wait)
 
+    def _done(self, delivery: _Delivery, retry: bool) -> None:
+        """The receiver is free again: its parked deliveries (and a retry) queue up."""
+        with self._cv:
+            self._busy.discard(delivery.target)
+            for waiting in self._parked.pop(delivery.target, []):
+                heapq.heappush(self._queue, waiting)
+            if retry:
+                delay = min(MAX_BACKOFF, self._backoff * 2 ** (delivery.attempt - 1))
+                delivery.due = time.monotonic() + delay
+                heapq.heappush(self._queue, delivery)
+            self._cv.notify_all()
+
     def _send(self) -> None:
         while (delivery := self._next()) is not None:
             if self._post(delivery):
                 self.delivered += 1
+                self._done(delivery, retry=False)
                 continue
             delivery.attempt += 1
             if delivery.attempt > self._retries:
                 self.dropped += 1
                 log.warning("giving up on webhook %s after %d attempts",
                             delivery.url, delivery.attempt)
-                continue
-            delay = min(MAX_BACKOFF, self._backoff * 2 ** (delivery.attempt - 1))
-            with self._cv:
-                delivery.due = time.monotonic() + delay
-                heapq.heappush(self._queue, delivery)
+            self._done(delivery, retry=delivery.attempt <= self._retries)
 
     def _post(self, delivery: _Delivery) -> bool:
-        request = urllib.request.Request(
-            delivery.url, data=delivery.body, method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "occo-webhook"})
         try:
-            with self._opener.open(request, timeout=self._timeout) as answer:
-                return bool(200 <= answer.status < 300)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            status = post(self.policy, delivery.url, delivery.body, delivery.secret,
+                          self._timeout)
+        except UserInputError as exc:         # the target is not allowed (any more)
+            log.warning("webhook %s refused: %s", delivery.url, exc)
+            delivery.attempt = self._retries
+            return False
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             log.info("webhook %s failed (attempt %d): %s", delivery.url,
                      delivery.attempt + 1, exc)
             return False
+        return 200 <= status < 300

@@ -48,6 +48,16 @@ class NotifyBodySchema(Schema):
     url = fields.String(required=True, allow_none=True, metadata={
         "description": "http(s) URL that receives a JSON POST on every state change; "
                        "null stops notifications"})
+    secret = fields.String(load_default=None, validate=validate.Length(min=16, max=256),
+                           metadata={"description": "Key of the HMAC-SHA256 signature each "
+                                                    "delivery carries (default: a new one)"})
+
+
+class NotifyAnswerSchema(Schema):
+    infraid = fields.String(required=True)
+    secret = fields.String(allow_none=True, required=True, metadata={
+        "description": "The key that signs deliveries (X-Occo-Signature-256: "
+                       "sha256=<hex HMAC of the body>); null when notifications stopped"})
 
 
 # Report of GET /infrastructures/<id>: {node name: NodeReport}; node names are data, so

@@ -77,6 +77,7 @@ class ServiceSettings:
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()   # Host names answered besides loopback and IPs
     host_commands: str = "loopback"       # who may send local nodes and command checks
+    webhook_local_targets: bool = False   # webhooks to loopback, link-local, own address
     max_body_bytes: int = 1_048_576
     maintain_interval: float = 10.0
     maintain: bool = True                 # run the scheduler for attached infrastructures
@@ -84,6 +85,7 @@ class ServiceSettings:
     threads: int = 8                      # waitress worker threads
     notify_poll: float = 0.5              # how often state changes are looked for
     notify_retries: int = 5
+    notify_timeout: float = 5.0           # seconds one webhook delivery may take
 
     @classmethod
     def from_config(cls, config: Config, *, host: str | None = None, port: int | None = None,
@@ -99,6 +101,7 @@ class ServiceSettings:
             "cors_origins": tuple(config.rest.cors_origins),
             "allowed_hosts": tuple(config.rest.allowed_hosts),
             "host_commands": config.rest.host_commands,
+            "webhook_local_targets": config.rest.webhook_local_targets,
             "max_body_bytes": config.rest.max_body_bytes,
             "maintain_interval": config.maintain_interval}
         values.update(overrides)

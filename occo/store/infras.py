@@ -23,6 +23,7 @@ STATE_EVENT = "infra_state"
 
 def _infra(row: Any) -> InfraRecord:
     data = dict(row._mapping)
+    data.pop("notify_secret", None)          # read only by the webhook sender
     data["state"] = InfraState(data["state"])
     data["attached"] = bool(data["attached"])
     data["labels"] = data["labels"] or {}
@@ -137,14 +138,18 @@ class InfraRepo:
             return list(conn.execute(select(t.c.id).where(t.c.attached.is_(True))
                                      .order_by(t.c.created_at)).scalars())
 
-    def set_notify_url(self, infra_id: str, url: str | None) -> None:
-        """Where state changes of this infrastructure are POSTed (None: nowhere)."""
-        self._update_flag(infra_id, notify_url=url)
+    def set_notify_url(self, infra_id: str, url: str | None,
+                       secret: str | None = None) -> None:
+        """Where state changes of this infrastructure are POSTed (None: nowhere), and
+        the secret that signs them."""
+        self._update_flag(infra_id, notify_url=url, notify_secret=secret if url else None)
 
-    def notify_urls(self) -> dict[str, str]:
+    def webhooks(self) -> dict[str, tuple[str, str | None]]:
+        """``{infra id: (url, secret)}`` of every infrastructure with a webhook."""
         with self._store.read() as conn:
-            return {r.id: r.notify_url for r in conn.execute(
-                select(t.c.id, t.c.notify_url).where(t.c.notify_url.is_not(None)))}
+            return {r.id: (r.notify_url, r.notify_secret) for r in conn.execute(
+                select(t.c.id, t.c.notify_url, t.c.notify_secret)
+                .where(t.c.notify_url.is_not(None)))}
 
     @staticmethod
     def _state_event(conn: Connection, infra_id: str, old: str, new: str) -> None:

@@ -47,6 +47,7 @@ infrastructures = Table(
     Column("attached", Boolean, nullable=False, default=False),
     Column("notify_url", Text, nullable=True),
     Column("labels", JSON, nullable=False, default=dict),
+    Column("notify_secret", Text, nullable=True),      # signs webhook deliveries
 )
 
 nodes = Table(
