@@ -509,7 +509,9 @@ def to_plain(data: Any, *, source: str = "<data>", max_items: int = MAX_PLAIN_IT
     mapping or sequence used as a mapping key are DescriptionErrors.
     ``file_of`` names the file each container came from, for positions.
     """
-    return _Plainer(source, max_items, file_of or {}).convert(data, ())
+    plainer = _Plainer(source, max_items, file_of or {})
+    plainer.check_expansion(data)
+    return plainer.convert(data, ())
 
 
 class _Plainer:
@@ -529,6 +531,32 @@ class _Plainer:
         except (AttributeError, KeyError, TypeError):
             return SourceLocation(source, 1, 1)
         return SourceLocation(source, line + 1, column + 1)
+
+    def check_expansion(self, root: Any) -> None:
+        """Refuse an alias bomb before expanding it: each container's expanded size is
+        counted once (shared ones through their anchors), so this takes time in
+        proportion to the document as written."""
+        sizes: dict[int, int] = {}
+        on_path: set[int] = set()
+        stack: list[tuple[Any, bool]] = [(root, False)]
+        while stack:
+            item, finished = stack.pop()
+            if not isinstance(item, (Mapping, list)):
+                continue
+            children = list(item.values()) if isinstance(item, Mapping) else item
+            if finished:
+                on_path.discard(id(item))
+                sizes[id(item)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+                if sizes[id(item)] > self.max_items:
+                    raise DescriptionError(
+                        f"more than {self.max_items} values once its YAML aliases are "
+                        f"expanded", location=self._where(item))
+            elif id(item) in on_path:
+                raise DescriptionError("recursive YAML alias", location=self._where(item))
+            elif id(item) not in sizes:
+                on_path.add(id(item))
+                stack.append((item, True))
+                stack.extend((child, False) for child in children)
 
     def convert(self, data: Any, path: DataPath) -> Any:
         self.budget -= 1
