@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("occo.rest")
 
 MAX_BACKOFF = 30.0
+TOLD_FOR = 60.0       # seconds a webhook set through the API waits for the store to show it
 Webhook = tuple[str, "str | None"]          # (url, secret)
 
 
@@ -83,6 +84,7 @@ class Notifier:
         self._last_id = 0
         self._seen: set[int] = set()
         self._hooks: dict[str, Webhook] = {}
+        self._told: dict[str, tuple[Webhook | None, float]] = {}
         self._threads: list[threading.Thread] = []
         self.delivered = 0
         self.dropped = 0
@@ -113,12 +115,28 @@ class Notifier:
         self._threads.clear()
 
     def remember(self, infra_id: str, url: str | None, secret: str | None = None) -> None:
-        """A webhook set through the API applies from the next change on."""
+        """A webhook set through the API applies from the next change on, even if the
+        watcher read the store just before it was written."""
+        hook = None if url is None else (url, secret)
         with self._cv:
-            if url is None:
+            self._told[infra_id] = (hook, time.monotonic())
+            if hook is None:
                 self._hooks.pop(infra_id, None)
             else:
-                self._hooks[infra_id] = (url, secret)
+                self._hooks[infra_id] = hook
+
+    def _with_told(self, current: dict[str, Webhook]) -> dict[str, Webhook]:
+        """``current`` (read from the store) with what :meth:`remember` was told since;
+        an entry is kept until the store shows it, or for ``TOLD_FOR`` seconds."""
+        now = time.monotonic()
+        for infra_id, (hook, when) in list(self._told.items()):
+            if current.get(infra_id) == hook or now - when > TOLD_FOR:
+                del self._told[infra_id]
+            elif hook is None:
+                current.pop(infra_id, None)
+            else:
+                current[infra_id] = hook
+        return current
 
     # -- watching ---------------------------------------------------------------------
     def _watch(self) -> None:
@@ -133,7 +151,8 @@ class Notifier:
         changes = self._occo.state_changes(max(0, self._last_id - 50))
         current = self._occo.webhooks()
         with self._cv:
-            known, self._hooks = self._hooks, current
+            known, self._hooks = self._hooks, self._with_told(current)
+            current = self._hooks
             for event in changes:
                 if event.id in self._seen:
                     continue
