@@ -85,7 +85,8 @@ def test_a_request_cannot_import_local_files(rest: Any, occo: Occo, cluster: str
 def test_empty_and_non_utf8_bodies_are_400(rest: Any) -> None:
     assert rest("POST", "/infrastructures/", data="").status_code == 400
     answer = rest("POST", "/infrastructures/", data=b"infra_name: \xff\xfe")
-    assert answer.status_code == 400 and answer.json()["error"] == "bad_request"
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_description"
+    assert answer.json()["location"] == {"source": "<request>", "line": 1, "column": 13}
 
 
 def test_unknown_ids_are_404_json(rest: Any, cluster: str) -> None:
