@@ -26,7 +26,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,24 +276,25 @@ def _import_target(constructor: _OccoConstructor, node: Node, tag: str) -> tuple
     return target, url
 
 
-def _read_import(constructor: _OccoConstructor, node: Node, tag: str) -> tuple[Path, str]:
-    """An imported file and its text: a regular file, within what this load may still read."""
-    target, url = _import_target(constructor, node, tag)
+def _read_import(constructor: _OccoConstructor, node: Node, tag: str, target: Path,
+                 url: str) -> str:
+    """An imported file's text: a regular file, within what this load may still read."""
     context = constructor.occo_context
     assert context is not None
     text = read_text_file(target, limit=max(0, context.bytes_left), regular_only=True,
                           where=_mark_location(constructor, node),
                           what=f"{tag}: cannot read {_short(url)}: ")
     context.bytes_left -= len(text.encode())
-    return target, text
+    return text
 
 
 def _construct_text_import(constructor: _OccoConstructor, node: Node) -> str:
-    return _read_import(constructor, node, "!text_import")[1]
+    target, url = _import_target(constructor, node, "!text_import")
+    return _read_import(constructor, node, "!text_import", target, url)
 
 
 def _construct_yaml_import(constructor: _OccoConstructor, node: Node) -> Any:
-    target, _url = _import_target(constructor, node, "!yaml_import")
+    target, url = _import_target(constructor, node, "!yaml_import")
     context = constructor.occo_context
     assert context is not None
     where = _mark_location(constructor, node)
@@ -304,7 +305,7 @@ def _construct_yaml_import(constructor: _OccoConstructor, node: Node) -> Any:
     if len(context.importing) > MAX_IMPORT_DEPTH:
         raise DescriptionError(f"!yaml_import: imports nested more than {MAX_IMPORT_DEPTH} "
                                f"files deep", location=where)
-    target, text = _read_import(constructor, node, "!yaml_import")
+    text = _read_import(constructor, node, "!yaml_import", target, url)
     context.importing.append(resolved)
     try:
         data = _load(text, str(target), target.parent, context)
@@ -583,8 +584,7 @@ class _Plainer:
 
     def _key(self, mapping: Any, key: Any) -> Any:
         """A mapping key: a plain value; a mapping or sequence as a key is refused."""
-        if isinstance(key, (Mapping, list, tuple, set, frozenset)) or \
-                hasattr(key, "items") or (hasattr(key, "__iter__") and not isinstance(key, str)):
+        if isinstance(key, (Mapping, Sequence, Set)) and not isinstance(key, str):
             raise DescriptionError("a mapping or sequence cannot be a mapping key",
                                    location=self._where(mapping, key))
         return _plain_scalar(key)
