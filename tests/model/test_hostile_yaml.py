@@ -122,7 +122,7 @@ def test_a_top_level_pipe_is_read(tmp_path: Path) -> None:
         with open(fifo, "w") as out:
             out.write("infra_name: piped\nnodes: [{name: a, type: t}]\n")
 
-    writer = threading.Thread(target=write)
+    writer = threading.Thread(target=write, daemon=True)   # never blocks the run
     writer.start()
     try:
         infra = load_infra_description(fifo)
