@@ -245,7 +245,8 @@ def test_exclusive_is_a_conflict_while_another_process_holds_it(
         _wait_line(other, "held")
         with pytest.raises(Conflict) as caught, exclusive(store, infra_id, "me", "destroy"):
             pytest.fail("entered a held lease")
-        assert caught.value.exit_code == 2
+        assert caught.value.exit_code == 75          # try again later: not bad input
+        assert caught.value.http_status == 409
         assert f":{other.pid}:" in str(caught.value)
         assert f"cannot destroy infrastructure {infra_id}" in str(caught.value)
     finally:
