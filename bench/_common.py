@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,12 @@ from occo.config import Config
 def fresh_occo(concurrency: int = 100) -> tuple[Occo, Path]:
     home = Path(tempfile.mkdtemp(prefix="occo-bench-"))
     return Occo(Config(home=home, concurrency=concurrency)), home
+
+
+def discard(occo: Occo, home: Path) -> None:
+    """Close the store and remove the throwaway home."""
+    occo.close()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def write(path: Path, text: str) -> Path:
@@ -37,3 +45,26 @@ def dummy_definition(home: Path, create: float, boot: float, drop: float = 0.0,
                  f"'node_def:{node_type}':\n  - resource:\n      type: dummy\n"
                  f"      create_delay: {create}\n      boot_delay: {boot}\n"
                  f"      drop_delay: {drop}\n")
+
+
+def slope(n1: int, t1: float, n2: int, t2: float) -> float:
+    """Log-log slope of time against size: 1.0 is linear, 2.0 quadratic."""
+    return math.log(t2 / t1) / math.log(n2 / n1)
+
+
+def print_growth(label: str, rows: list[tuple[int, float, float]]) -> None:
+    """One line per size (N, wall s, CPU s), then the slope between each pair of
+    sizes and between the smallest and the largest."""
+    print(f"{label}: one node of N instances, dummy handler, no delays")
+    print(f"  {'N':>7}  {'wall s':>8}  {'CPU ms/instance':>15}  {'wall ms/instance':>16}")
+    for n, wall, cpu in rows:
+        print(f"  {n:>7}  {wall:8.2f}  {cpu / n * 1000:15.2f}  {wall / n * 1000:16.2f}")
+    pairs = list(zip(rows[:-1], rows[1:], strict=True))
+    if len(rows) > 2:
+        pairs.append((rows[0], rows[-1]))
+    for (n1, w1, _), (n2, w2, _) in pairs:
+        print(f"  slope {n1} -> {n2}: {slope(n1, w1, n2, w2):.2f}   (target <= 1.1)")
+
+
+def parse_sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
