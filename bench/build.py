@@ -14,6 +14,7 @@ and with 0.2 + 0.3 s (where per-instance CPU shows).
 
     python bench/build.py [--sizes 1000,3000,10000] [--depth 10] [--width 100]
                           [--delays 0.5+1.0,0.2+0.3] [--concurrency 100]
+                          [--growth-concurrency 10]
 """
 
 from __future__ import annotations
@@ -89,16 +90,18 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=100)
     parser.add_argument("--delays", default="0.5+1.0,0.2+0.3",
                         help="create+boot pairs for the DAG, comma separated ('' skips it)")
-    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=100, help="of the DAG")
+    parser.add_argument("--growth-concurrency", type=int, default=10,
+                        help="of the growth runs (10: what occopus-build --parallelize uses)")
     args = parser.parse_args()
 
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.sizes:
         rows = []
         for n in args.sizes:
-            wall, cpu = grow(n, args.concurrency)
+            wall, cpu = grow(n, args.growth_concurrency)
             rows.append((n, wall, cpu))
-        print_growth(f"build, concurrency {args.concurrency}", rows)
+        print_growth(f"build, concurrency {args.growth_concurrency}", rows)
     for pair in filter(None, args.delays.split(",")):
         create, boot = (float(x) for x in pair.split("+"))
         floor_run(args.depth, args.width, create, boot, args.concurrency)

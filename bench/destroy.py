@@ -6,7 +6,7 @@ time, CPU per instance (all threads of this process) and the log-log slope
 of wall time between sizes: 1.0 is linear, 2.0 quadratic (target: 10,000
 under 15 s, slope <= 1.1).
 
-    python bench/destroy.py [--sizes 1000,3000,10000] [--concurrency 100]
+    python bench/destroy.py [--sizes 1000,3000,10000] [--concurrency 10]
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=parse_sizes, default=[1000, 3000, 10000])
-    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=10,
+                        help="10: what occopus-destroy uses by default")
     args = parser.parse_args()
 
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
