@@ -14,6 +14,7 @@ import heapq
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from occo.model.states import InstanceState
 from occo.model.validation import validate_section
 from occo.registry import PluginRegistry
 from occo.resources.base import Address, Configurable, CreateRequest, CreateResult, ResourceRef
+from occo.store.instances import Change
 from occo.store.store import Store
 
 FIRST_POLL = 0.1
@@ -96,44 +98,84 @@ class CreateExecutor:
     def run(self, tasks: list[Task], ready_addresses: dict[str, list[Address]]) -> BuildOutcome:
         """Create ``tasks`` (already recorded as PENDING); ``ready_addresses``
         holds the instances that exist and are ready before this run."""
+        self._tasks = list(tasks)
         self._addresses = {k: list(v) for k, v in ready_addresses.items()}
+        self._address_views: dict[str, NodeAddresses] = {}
         self._remaining = dict.fromkeys(self.infra.nodes, 0)
         for task in tasks:
             self._remaining[task.node_name] += 1
-        self._waiting = [_Live(t, self.infra.nodes[t.node_name]) for t in tasks]
+        self._index_dependencies()
         self._live: dict[str, _Live] = {}
         self._polls: list[tuple[float, str]] = []
+        self._deadlines: list[tuple[float, str]] = []
         self._in_flight_creates: dict[str, int] = {}
         self._in_flight = 0
+        self._unsettled = len(tasks)     # neither READY nor FAILED yet
         self._error: OccoError | None = None
         self._created: list[str] = []
+        self._writes: list[Change] = []   # state changes not yet written (see _flush)
         now = time.time()
-        for live in self._waiting:
-            if self._deps_ready(live.node):
-                live.task.queued_at = now
+        for task in tasks:
+            self._queue(_Live(task, self.infra.nodes[task.node_name]), now)
         self._stop_deadline: float | None = None
         workers = self.concurrency + min(32, max(4, len(tasks)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="occo-build")
         self._pool = pool
         try:
             self._loop()
+            self._flush()
         finally:  # never wait for a call that hangs past its timeout
             pool.shutdown(wait=self._in_flight == 0, cancel_futures=True)
         cancelled = self.cancel.is_set() and self._error is None
-        return BuildOutcome(tasks=[live.task for live in self._all_tasks()], error=self._error,
+        return BuildOutcome(tasks=self._tasks, error=self._error,
                             cancelled=cancelled, created=list(self._created))
+
+    def _index_dependencies(self) -> None:
+        """Once per run: per node, how many of the nodes it depends on still have
+        instances to make ready in this run, and which nodes wait on it; and each
+        node's create timeout."""
+        self._unmet: dict[str, int] = {}
+        self._dependents: dict[str, list[str]] = {name: [] for name in self.infra.nodes}
+        self._timeouts: dict[str, float] = {}
+        for node in self.infra.nodes.values():
+            waits_on = [d for d in dict.fromkeys(node.dependees) if self._remaining.get(d, 0)]
+            self._unmet[node.name] = len(waits_on)
+            for dependee in waits_on:
+                self._dependents[dependee].append(node.name)
+            value = node.health_check.get("timeout")
+            self._timeouts[node.name] = float(value) if value else self.create_timeout
+        self._blocked: dict[str, list[_Live]] = {}        # node -> instances held back
+        self._ready: dict[str, deque[_Live]] = {}         # resource type -> startable, FIFO
+
+    def _queue(self, live: _Live, now: float) -> None:
+        """Startable once every node it depends on is ready; held back until then."""
+        if self._unmet[live.node.name]:
+            self._blocked.setdefault(live.node.name, []).append(live)
+            return
+        live.task.queued_at = live.task.queued_at or now
+        self._ready.setdefault(live.node.resource_type, deque()).append(live)
+
+    def _node_ready(self, name: str, now: float) -> None:
+        """Every instance of ``name`` is ready: release the nodes that waited only on it."""
+        for dependent in self._dependents[name]:
+            self._unmet[dependent] -= 1
+            if self._unmet[dependent] == 0:
+                for live in self._blocked.pop(dependent, []):
+                    self._queue(live, now)
 
     # -- loop -------------------------------------------------------------------
     def _stopping(self) -> bool:
         return self._error is not None or self.cancel.is_set()
 
-    def _all_tasks(self) -> list[_Live]:
-        return list(self._live.values()) + self._waiting
-
     def _loop(self) -> None:
         while True:
+            starting = [] if self._stopping() else self._take_startable()
+            # One transaction per turn: the results of the last batch (resource ids
+            # included) and the CREATING intents of the next, before any call is made.
+            self._flush()
+            for live, request in starting:
+                self._submit(Work.CREATE, live.task.instance_id, self._call_create, live, request)
             if not self._stopping():
-                self._start_ready()
                 self._submit_due_polls()
             if self._stopping():
                 if self._stop_deadline is None:
@@ -142,8 +184,7 @@ class CreateExecutor:
                 # then their records stay CREATING for destroy (or recover) to finish.
                 if self._in_flight == 0 or time.monotonic() > self._stop_deadline:
                     return
-            if not self._stopping() and not self._waiting and not self._live_unready() \
-                    and self._in_flight == 0:
+            elif self._unsettled == 0 and self._in_flight == 0:
                 return
             timeout = IDLE_WAKE
             if self._polls:
@@ -162,54 +203,50 @@ class CreateExecutor:
             self._handle(batch)
             self._check_timeouts()
 
-    def _live_unready(self) -> bool:
-        return any(live.task.status not in (TaskStatus.READY, TaskStatus.FAILED)
-                   for live in self._live.values())
-
-    def _deps_ready(self, node: NodeRuntime) -> bool:
-        return all(self._remaining.get(dep, 0) == 0 for dep in node.dependees)
+    def _flush(self) -> None:
+        """Write the state changes gathered since the last flush, in order."""
+        if self._writes:
+            writes, self._writes = self._writes, []
+            self.store.instances.transition_many(writes)
 
     # -- starting creates ---------------------------------------------------------
-    def _start_ready(self) -> None:
+    def _take_startable(self) -> list[tuple[_Live, CreateRequest]]:
+        """Instances to start now (up to the concurrency per resource type), prepared
+        and recorded CREATING in the pending writes."""
         startable: list[_Live] = []
-        still: list[_Live] = []
-        for live in self._waiting:
-            rtype = live.node.resource_type
-            if self._deps_ready(live.node) and \
-                    self._in_flight_creates.get(rtype, 0) < self.concurrency:
-                self._in_flight_creates[rtype] = self._in_flight_creates.get(rtype, 0) + 1
-                startable.append(live)
-            else:
-                still.append(live)
+        for rtype, ready in self._ready.items():
+            free = self.concurrency - self._in_flight_creates.get(rtype, 0)
+            while ready and free > 0:
+                startable.append(ready.popleft())
+                free -= 1
         if not startable:
-            return
-        self._waiting = still
+            return []
         prepared: list[tuple[_Live, CreateRequest]] = []
         for live in startable:
             try:
                 prepared.append((live, self._prepare(live)))
             except Exception as exc:  # noqa: BLE001 - a template or plugin error fails this one
-                for other in startable:
-                    self._in_flight_creates[other.node.resource_type] -= 1
-                unstarted = [o for o in startable if o is not live]
-                self._waiting = still + unstarted   # the run reports them, still pending
+                for other in reversed(startable):  # the run reports them, still pending
+                    if other is not live:
+                        self._ready[other.node.resource_type].appendleft(other)
                 self._live[live.task.instance_id] = live
                 self._fail(live, exc)
-                return
-        now = time.time()
-        with self.store.write() as conn:
-            for live, request in prepared:
-                self.store.instances.transition_in(
-                    conn, live.task.instance_id, InstanceState.CREATING,
-                    resource_config=request.config.model_dump(mode="json"))
+                return []
+        now, mono = time.time(), time.monotonic()
         for live, request in prepared:
+            self._writes.append((live.task.instance_id, InstanceState.CREATING,
+                                 {"resource_config": request.config.model_dump(mode="json")}))
+            rtype = live.node.resource_type
+            self._in_flight_creates[rtype] = self._in_flight_creates.get(rtype, 0) + 1
             live.task.started_at = now
             live.task.queued_at = live.task.queued_at or now
             live.task.status = TaskStatus.CREATING
-            live.started_mono = time.monotonic()
+            live.started_mono = mono
             self._live[live.task.instance_id] = live
+            heapq.heappush(self._deadlines,
+                           (mono + self._timeouts[live.node.name], live.task.instance_id))
             self.progress(live.task)
-            self._submit(Work.CREATE, live.task.instance_id, self._call_create, live, request)
+        return prepared
 
     def _prepare(self, live: _Live) -> CreateRequest:
         node = live.node
@@ -229,9 +266,15 @@ class CreateExecutor:
                              node_name=node.name, config=config, user_data=user_data)
 
     def _node_addresses(self, node_name: str) -> NodeAddresses:
-        known = self._addresses.get(node_name, [])
-        return NodeAddresses(tuple((a.public, a.private) for a in known),
-                             dict(known[0].ports) if known else {})
+        """The addresses of a node's ready instances, built once per change: a node's
+        dependents start only after all of its instances are ready."""
+        view = self._address_views.get(node_name)
+        if view is None:
+            known = self._addresses.get(node_name, [])
+            view = NodeAddresses(tuple((a.public, a.private) for a in known),
+                                 dict(known[0].ports) if known else {})
+            self._address_views[node_name] = view
+        return view
 
     def _call_create(self, live: _Live, request: CreateRequest) -> tuple[CreateResult, ResourceRef]:
         handler = self.registry.handler(live.node.resource_type)
@@ -265,7 +308,6 @@ class CreateExecutor:
 
     # -- results ------------------------------------------------------------------
     def _handle(self, batch: list[tuple[Work, str, Any]]) -> None:
-        transitions: list[tuple[str, InstanceState, dict[str, Any]]] = []
         late: list[tuple[str, CreateResult]] = []
         now = time.time()
         for kind, instance_id, result in batch:
@@ -287,23 +329,19 @@ class CreateExecutor:
                 live.task.created_at = now
                 live.task.status = TaskStatus.BOOTING
                 self._created.append(instance_id)
-                transitions.append((instance_id, InstanceState.BOOTING, {
+                self._writes.append((instance_id, InstanceState.BOOTING, {
                     "resource_id": create_result.resource_id,
                     "resource_data": create_result.data}))
                 self.progress(live.task)
                 if not self._stopping():
                     self._schedule_poll(live, 0.0)
             else:
-                self._on_probe(live, result, transitions, now)
-        if transitions:
-            self.store.instances.transition_many(transitions)
+                self._on_probe(live, result, now)
         for instance_id, created in late:
             self.store.instances.update_fields(instance_id, resource_id=created.resource_id,
                                                resource_data=created.data)
 
-    def _on_probe(self, live: _Live, result: ProbeResult | BaseException,
-                  transitions: list[tuple[str, InstanceState, dict[str, Any]]],
-                  now: float) -> None:
+    def _on_probe(self, live: _Live, result: ProbeResult | BaseException, now: float) -> None:
         if live.task.status == TaskStatus.FAILED:  # timed out while this probe ran
             return
         if isinstance(result, BaseException):
@@ -318,18 +356,18 @@ class CreateExecutor:
             live.task.status = TaskStatus.READY
             live.task.ready_at = now
             assert live.ref is not None
-            transitions.append((live.task.instance_id, InstanceState.READY, {
+            self._writes.append((live.task.instance_id, InstanceState.READY, {
                 "ready_at": now, "address": address.public,
                 "private_address": address.private,
                 "resource_data": {**live.ref.data, "ports": {
                     str(k): v for k, v in address.ports.items()}}}))
+            self._unsettled -= 1
             self._addresses.setdefault(live.node.name, []).append(address)
+            self._address_views.pop(live.node.name, None)
             self.progress(live.task)
             self._remaining[live.node.name] -= 1
             if self._remaining[live.node.name] == 0:
-                for other in self._waiting:
-                    if other.task.queued_at is None and self._deps_ready(other.node):
-                        other.task.queued_at = now
+                self._node_ready(live.node.name, now)
         elif result.verdict in (Verdict.FAILED, Verdict.GONE):
             self._fail(live, OccoError(f"instance of '{live.node.name}' failed: {result.reason}"))
         else:
@@ -346,30 +384,28 @@ class CreateExecutor:
             live.poll_interval = min(MAX_POLL, live.poll_interval * POLL_FACTOR)
         self._schedule_poll(live, delay)
 
-    def _timeout_for(self, live: _Live) -> float:
-        value = live.node.health_check.get("timeout")
-        return float(value) if value else self.create_timeout
-
     def _check_timeouts(self) -> None:
+        """Fail the first instance past its deadline; ready ones leave the heap unseen."""
         if self._stopping():
             return
         now = time.monotonic()
-        for live in self._live.values():
-            if live.task.status in (TaskStatus.CREATING, TaskStatus.BOOTING) and \
-                    now - live.started_mono > self._timeout_for(live):
+        while self._deadlines and self._deadlines[0][0] < now:
+            _, instance_id = heapq.heappop(self._deadlines)
+            live = self._live[instance_id]
+            if live.task.status in (TaskStatus.CREATING, TaskStatus.BOOTING):
                 reason = f" (last: {live.last_reason})" if live.last_reason else ""
                 self._fail(live, OccoError(
                     f"instance of '{live.node.name}' not ready within "
-                    f"{self._timeout_for(live):g} s{reason}"))
+                    f"{self._timeouts[live.node.name]:g} s{reason}"))
                 return
 
     def _fail(self, live: _Live, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, OccoError) else f"{type(exc).__name__}: {exc}"
         live.task.status = TaskStatus.FAILED
+        self._unsettled -= 1
         live.task.error = message
         live.task.ended_at = time.time()
         self.progress(live.task)
-        self.store.instances.transition(live.task.instance_id, InstanceState.FAILED,
-                                        reason=message)
+        self._writes.append((live.task.instance_id, InstanceState.FAILED, {"reason": message}))
         if self._error is None:
             self._error = exc if isinstance(exc, OccoError) else OccoError(message)

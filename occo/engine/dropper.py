@@ -4,14 +4,22 @@ An instance of node X is dropped only once no instance of a node that
 depends on X is still waiting to be dropped. Each drop is confirmed by the
 handler reporting the resource GONE; what cannot be confirmed is left as
 FAILED with its reason, so a later destroy can retry.
+
+One coordinating thread owns the order and the store writes: it marks a
+batch DESTROYING in one transaction before any of its handler calls, and
+records each batch of results in one more. Worker threads only call the
+handler. Per node it counts the dependents still to drop, so finishing an
+instance touches only the nodes it held back.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from occo.engine.tasks import Task, TaskAction, TaskStatus
@@ -49,93 +57,163 @@ class DropExecutor:
         self.destroy_timeout = destroy_timeout
         self.progress = progress or (lambda _task: None)
         self.cancel = cancel or threading.Event()   # set: start no new drop
-        self._lock = threading.Lock()
 
     def run(self, instances: list[InstanceRecord]) -> DropOutcome:
         todo = [i for i in instances if i.state != InstanceState.DESTROYED]
-        tasks = {i.id: Task(i.id, i.node_name, action=TaskAction.DESTROY, queued_at=time.time())
-                 for i in todo}
-        remaining_per_node: dict[str, int] = {}
+        self._tasks = {i.id: Task(i.id, i.node_name, action=TaskAction.DESTROY,
+                                queued_at=time.time())
+                       for i in todo}
+        self._left: list[tuple[str, str]] = []
+        self._remaining = Counter(i.node_name for i in todo)
+        self._index_dependents()
+        self._ready: dict[str, deque[InstanceRecord]] = {}   # resource type -> droppable
+        self._held: dict[str, list[InstanceRecord]] = {}     # node -> waiting on dependents
         for inst in todo:
-            remaining_per_node[inst.node_name] = remaining_per_node.get(inst.node_name, 0) + 1
-        waiting = list(todo)
-        in_flight: dict[Future[str | None], InstanceRecord] = {}
-        per_type: dict[str, int] = {}
-        left: list[tuple[str, str]] = []
-
-        def eligible(inst: InstanceRecord) -> bool:
-            return all(remaining_per_node.get(d, 0) == 0 for d in self.dependents(inst.node_name)
-                       if d != inst.node_name) and \
-                per_type.get(inst.resource_type, 0) < self.concurrency
-
+            self._queue(inst)
+        self._per_type: dict[str, int] = {}
+        self._in_flight = 0
+        self._done: queue.SimpleQueue[tuple[InstanceRecord, str | None]] = queue.SimpleQueue()
         workers = min(64, self.concurrency * 2 + 2)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="occo-drop") as pool:
-            while waiting or in_flight:
-                still = []
-                for inst in waiting:
-                    if not self.cancel.is_set() and eligible(inst):
-                        per_type[inst.resource_type] = per_type.get(inst.resource_type, 0) + 1
-                        task = tasks[inst.id]
-                        task.started_at = time.time()
-                        task.status = TaskStatus.DESTROYING
-                        self.progress(task)
-                        in_flight[pool.submit(self._drop_one, inst)] = inst
-                    else:
-                        still.append(inst)
-                waiting = still
-                if not in_flight:
-                    left += [(inst.id, "not dropped: stopped") for inst in waiting]
-                    break  # cancelled (or nothing can progress, which a DAG rules out)
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    inst = in_flight.pop(future)
-                    per_type[inst.resource_type] -= 1
-                    remaining_per_node[inst.node_name] -= 1
-                    task = tasks[inst.id]
-                    task.ended_at = time.time()
-                    error = future.result()
-                    if error is None:
-                        task.status = TaskStatus.DESTROYED
-                    else:
-                        task.status = TaskStatus.FAILED
-                        task.error = error
-                        left.append((inst.id, error))
-                    self.progress(task)
-        return DropOutcome(tasks=list(tasks.values()), left=left)
+            while True:
+                if not self.cancel.is_set():
+                    self._start(pool)
+                if not self._in_flight:
+                    break  # all done, or cancelled (nothing is held back for good in a DAG)
+                batch = [self._done.get()]
+                while True:
+                    try:
+                        batch.append(self._done.get_nowait())
+                    except queue.Empty:
+                        break
+                self._settle(batch)
+        unstarted = [i for ready in self._ready.values() for i in ready] + \
+            [i for held in self._held.values() for i in held]
+        self._left += [(inst.id, "not dropped: stopped") for inst in unstarted]
+        return DropOutcome(tasks=list(self._tasks.values()), left=self._left)
 
-    def _ref(self, inst: InstanceRecord) -> tuple[ResourceRef | None, str]:
+    def _index_dependents(self) -> None:
+        """Once per run: per node, how many nodes that depend on it still have
+        instances to drop, and which nodes each one holds back."""
+        self._holding: dict[str, int] = {}
+        self._holds_back: dict[str, list[str]] = {}
+        for name in self._remaining:
+            blockers = [d for d in dict.fromkeys(self.dependents(name))
+                        if d != name and self._remaining.get(d, 0)]
+            self._holding[name] = len(blockers)
+            for dependent in blockers:
+                self._holds_back.setdefault(dependent, []).append(name)
+
+    def _queue(self, inst: InstanceRecord) -> None:
+        if self._holding[inst.node_name]:
+            self._held.setdefault(inst.node_name, []).append(inst)
+        else:
+            self._ready.setdefault(inst.resource_type, deque()).append(inst)
+
+    def _start(self, pool: ThreadPoolExecutor) -> None:
+        """Start what may go now: never-created intents are simply marked gone;
+        the rest are marked DESTROYING (one transaction) before their handler calls."""
+        while True:
+            starting: list[InstanceRecord] = []
+            for rtype, ready in self._ready.items():
+                free = self.concurrency - self._per_type.get(rtype, 0)
+                while ready and free > 0:
+                    inst = ready.popleft()
+                    starting.append(inst)
+                    if inst.state != InstanceState.PENDING:
+                        free -= 1
+            if not starting:
+                return
+            intents = [i for i in starting if i.state == InstanceState.PENDING]
+            calls = [i for i in starting if i.state != InstanceState.PENDING]
+            with self.store.write() as conn:
+                refused = dict(self.store.instances.transition_batch(
+                    conn, [(i.id, InstanceState.DESTROYED, {}) for i in intents]
+                    + [(i.id, InstanceState.DESTROYING, {}) for i in calls], strict=False))
+            now = time.time()
+            finished: list[tuple[InstanceRecord, str | None]] = []
+            for inst in starting:
+                task = self._tasks[inst.id]
+                task.started_at = now
+                task.status = TaskStatus.DESTROYING
+                self.progress(task)
+                if inst.state == InstanceState.PENDING or inst.id in refused:
+                    finished.append((inst, refused.get(inst.id)))
+                    continue
+                self._per_type[inst.resource_type] = self._per_type.get(inst.resource_type, 0) + 1
+                self._in_flight += 1
+                pool.submit(self._call_destroy, inst)
+            if finished:
+                self._record(finished, own_slots=False)
+
+    def _call_destroy(self, inst: InstanceRecord) -> None:
+        try:
+            error = self._destroy(inst)
+        except BaseException as exc:  # noqa: BLE001 - reported to the loop
+            error = str(exc) or type(exc).__name__
+        self._done.put((inst, error))
+
+    def _settle(self, batch: list[tuple[InstanceRecord, str | None]]) -> None:
+        self._in_flight -= len(batch)
+        self._record(batch, own_slots=True)
+
+    def _record(self, results: list[tuple[InstanceRecord, str | None]], *,
+                own_slots: bool) -> None:
+        """Store a batch of results in one transaction, then release what they held back."""
+        errors = {inst.id: error for inst, error in results if error is not None}
+        with self.store.write() as conn:
+            refused = dict(self.store.instances.transition_batch(
+                conn, [(i.id, InstanceState.DESTROYED, {}) for i, _ in results
+                       if i.id not in errors], strict=False))
+            errors.update(refused)
+            # The reason is kept on the record, so a later destroy can say what failed.
+            self.store.instances.transition_batch(
+                conn, [(i, InstanceState.FAILED, {"reason": f"destroy failed: {reason}"})
+                       for i, reason in errors.items()], strict=False)
+        now = time.time()
+        for inst, _ in results:
+            if own_slots:
+                self._per_type[inst.resource_type] -= 1
+            task = self._tasks[inst.id]
+            task.ended_at = now
+            error = errors.get(inst.id)
+            if error is None:
+                task.status = TaskStatus.DESTROYED
+            else:
+                task.status = TaskStatus.FAILED
+                task.error = error
+                self._left.append((inst.id, error))
+            self.progress(task)
+            self._remaining[inst.node_name] -= 1
+            if self._remaining[inst.node_name] == 0:
+                for dependee in self._holds_back.get(inst.node_name, []):
+                    self._holding[dependee] -= 1
+                    if self._holding[dependee] == 0:
+                        for held in self._held.pop(dependee, []):
+                            self._queue(held)
+
+    def _ref(self, inst: InstanceRecord) -> ResourceRef | None:
         handler = self.registry.handler(inst.resource_type)
         config = handler.config_model.model_validate(inst.resource_config)
         if inst.resource_id:
-            return ResourceRef(inst.id, inst.resource_id, config, inst.resource_data), ""
+            return ResourceRef(inst.id, inst.resource_id, config, inst.resource_data)
         if isinstance(handler, Recoverable):
             found = handler.recover(inst.id, config)
             if found is not None:
-                return ResourceRef(inst.id, found.resource_id, config, found.data), ""
-        return None, ""
+                return ResourceRef(inst.id, found.resource_id, config, found.data)
+        return None
 
-    def _drop_one(self, inst: InstanceRecord) -> str | None:
-        """Destroy and confirm; the error text, or None when confirmed gone."""
+    def _destroy(self, inst: InstanceRecord) -> str | None:
+        """Destroy and confirm (on a worker thread); the error text, or None when gone."""
         try:
-            if inst.state == InstanceState.PENDING:
-                self.store.instances.transition(inst.id, InstanceState.DESTROYED)
-                return None
-            self.store.instances.transition(inst.id, InstanceState.DESTROYING)
-            ref, _ = self._ref(inst)
+            ref = self._ref(inst)
             if ref is not None:
                 handler = self.registry.handler(inst.resource_type)
                 handler.destroy(ref)
                 self._confirm_gone(ref, inst.resource_type)
-            self.store.instances.transition(inst.id, InstanceState.DESTROYED)
             return None
         except Exception as exc:  # noqa: BLE001 - any failure leaves the record
-            reason = str(exc) or type(exc).__name__
-            try:
-                self.store.instances.transition(inst.id, InstanceState.FAILED,
-                                                reason=f"destroy failed: {reason}")
-            except Exception:  # noqa: BLE001 - keep the first error
-                pass
-            return reason
+            return str(exc) or type(exc).__name__
 
     def _confirm_gone(self, ref: ResourceRef, resource_type: str) -> None:
         handler = self.registry.handler(resource_type)

@@ -7,10 +7,11 @@ so two processes can never move one instance along two paths.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, insert, or_, select, update
 
 from occo.errors import IllegalTransition, NotFound
 from occo.model.states import INSTANCE_TRANSITIONS, InstanceState
@@ -25,6 +26,19 @@ if TYPE_CHECKING:
 def predecessors(new: InstanceState) -> tuple[str, ...]:
     """States from which ``new`` may be entered (including itself)."""
     return tuple(str(s) for s, nexts in INSTANCE_TRANSITIONS.items() if new in nexts or s == new)
+
+
+@cache
+def _guarded_update(new: InstanceState) -> Update:
+    """``UPDATE instances SET <the parameters' columns> WHERE id = :b_id AND state IN
+    (states that may move to new)``: built once per state, so SQLAlchemy's compiled
+    cache serves every later call, single or executemany."""
+    # OR of plain equalities: an expanding IN cannot be used with executemany.
+    allowed = or_(*(t.c.state == state for state in predecessors(new)))
+    return update(t).where(t.c.id == bindparam("b_id"), allowed)
+
+
+Change = tuple[str, InstanceState, dict[str, Any]]   # (instance id, new state, other fields)
 
 
 class InstanceBrief(NamedTuple):
@@ -61,21 +75,56 @@ class InstanceRepo:
         with self._store.write() as conn:
             self.transition_in(conn, instance_id, new, **fields)
 
-    def transition_many(self, changes: list[tuple[str, InstanceState, dict[str, Any]]]) -> None:
+    def transition_many(self, changes: Sequence[Change]) -> None:
         """Several transitions in one transaction (all or none)."""
+        if not changes:
+            return
         with self._store.write() as conn:
-            for instance_id, new, fields in changes:
-                self.transition_in(conn, instance_id, new, **fields)
+            self.transition_batch(conn, changes)
+
+    @classmethod
+    def transition_batch(cls, conn: Connection, changes: Sequence[Change], *,
+                         strict: bool = True) -> list[tuple[str, str]]:
+        """Guarded transitions inside the caller's transaction, one executemany per
+        target state and set of fields, each instance's in the order given.
+
+        ``strict``: a refused transition raises (the caller's transaction rolls
+        back); otherwise the refused ones are returned as (instance id, reason)
+        and the others stay made.
+        """
+        now = time.time()
+        # Rounds of {(state, fields): rows}; a second change of one instance opens a
+        # new round, so each instance's changes are made in the order given.
+        rounds: list[dict[tuple[InstanceState, tuple[str, ...]], list[dict[str, Any]]]] = [{}]
+        seen: set[str] = set()
+        for instance_id, new, fields in changes:
+            if instance_id in seen:
+                rounds.append({})
+                seen.clear()
+            seen.add(instance_id)
+            rounds[-1].setdefault((new, tuple(fields)), []).append(
+                {"b_id": instance_id, "state": new, "state_since": now, **fields})
+        refused: list[tuple[str, str]] = []
+        for (new, _), rows in ((k, v) for shapes in rounds for k, v in shapes.items()):
+            moved = conn.execute(_guarded_update(new), rows).rowcount
+            if moved == len(rows) and conn.dialect.supports_sane_multi_rowcount:
+                continue
+            for row in rows:  # rare: find which were refused (a repeated move is allowed)
+                fields = {k: v for k, v in row.items() if k not in ("b_id", "state")}
+                try:
+                    cls.transition_in(conn, row["b_id"], new, **fields)
+                except (IllegalTransition, NotFound) as exc:
+                    if strict:
+                        raise
+                    refused.append((row["b_id"], exc.message))
+        return refused
 
     @staticmethod
     def transition_in(conn: Connection, instance_id: str, new: InstanceState,
                       **fields: Any) -> None:
         """The guarded UPDATE, inside the caller's transaction."""
-        values = {"state": new, "state_since": time.time(), **fields}
-        result = conn.execute(
-            update(t).where(t.c.id == instance_id, t.c.state.in_(predecessors(new)))
-            .values(**values))
-        if result.rowcount:
+        values = {"b_id": instance_id, "state": new, "state_since": time.time(), **fields}
+        if conn.execute(_guarded_update(new), values).rowcount:
             return
         old = conn.execute(select(t.c.state).where(t.c.id == instance_id)).scalar()
         if old is None:
