@@ -24,14 +24,22 @@ from typing import Any
 from occo.configure.jobs import JobPlan, plan_jobs
 from occo.context.templating import NodeAddresses, TemplateContext, TemplateRenderer
 from occo.context.userdata import render_user_data
-from occo.engine.readiness import ProbeResult, Verdict, probe
+from occo.engine.readiness import ProbeResult, Verdict, probe, probe_running, state_verdict
 from occo.engine.runtime import InfraRuntime, NodeRuntime
 from occo.engine.tasks import Task, TaskStatus
 from occo.errors import OccoError
 from occo.model.states import InstanceState
 from occo.model.validation import validate_section
 from occo.registry import PluginRegistry
-from occo.resources.base import Address, Configurable, CreateRequest, CreateResult, ResourceRef
+from occo.resources.base import (
+    Address,
+    BatchStates,
+    Configurable,
+    CreateRequest,
+    CreateResult,
+    ResourceRef,
+    StateReport,
+)
 from occo.store.instances import Change
 from occo.store.store import Store
 
@@ -47,7 +55,8 @@ class Work(StrEnum):
     """What a worker thread reports back to the coordinating loop."""
 
     CREATE = "create"    # a handler create() call
-    PROBE = "probe"      # one readiness probe
+    PROBE = "probe"      # one readiness probe (or its part after the state)
+    STATES = "states"    # one states() call for many instances
 
 
 @dataclass
@@ -92,7 +101,8 @@ class CreateExecutor:
         self.cancel = cancel or threading.Event()
         self.progress = progress or (lambda _task: None)
         self.renderer = TemplateRenderer()
-        self._done: queue.SimpleQueue[tuple[Work, str, Any]] = queue.SimpleQueue()
+        # (kind, instance id or list of ids, result or exception) from the workers
+        self._done: queue.SimpleQueue[tuple[Work, Any, Any]] = queue.SimpleQueue()
 
     # -- public -----------------------------------------------------------------
     def run(self, tasks: list[Task], ready_addresses: dict[str, list[Address]]) -> BuildOutcome:
@@ -137,12 +147,16 @@ class CreateExecutor:
         self._unmet: dict[str, int] = {}
         self._dependents: dict[str, list[str]] = {name: [] for name in self.infra.nodes}
         self._timeouts: dict[str, float] = {}
+        self._health: dict[str, dict[str, Any]] = {}
+        self._batch_states: dict[str, bool] = {}
+        self._configurable: dict[str, bool] = {}
         for node in self.infra.nodes.values():
+            self._health[node.name] = node.health_check
             waits_on = [d for d in dict.fromkeys(node.dependees) if self._remaining.get(d, 0)]
             self._unmet[node.name] = len(waits_on)
             for dependee in waits_on:
                 self._dependents[dependee].append(node.name)
-            value = node.health_check.get("timeout")
+            value = self._health[node.name].get("timeout")
             self._timeouts[node.name] = float(value) if value else self.create_timeout
         self._blocked: dict[str, list[_Live]] = {}        # node -> instances held back
         self._ready: dict[str, deque[_Live]] = {}         # resource type -> startable, FIFO
@@ -258,7 +272,10 @@ class CreateExecutor:
         rendered = self.renderer.render_tree(node.resource, ctx, what="resource section")
         model = self.registry.config_model(node.resource_type)
         config = validate_section(model, rendered, f"node '{node.name}' resource")
-        runs_jobs = isinstance(self.registry.handler(node.resource_type), Configurable)
+        rtype = node.resource_type
+        if rtype not in self._configurable:
+            self._configurable[rtype] = isinstance(self.registry.handler(rtype), Configurable)
+        runs_jobs = self._configurable[rtype]
         user_data = render_user_data(self.renderer, node.contextualisation, ctx,
                                      node.config_management, include_jobs=not runs_jobs)
         live.jobs = plan_jobs(node.config_management, self.renderer, ctx) if runs_jobs else None
@@ -283,35 +300,79 @@ class CreateExecutor:
         return result, ref
 
     # -- workers ------------------------------------------------------------------
-    def _submit(self, kind: Work, instance_id: str, fn: Callable[..., Any], *args: Any) -> None:
+    def _submit(self, kind: Work, key: str | list[str], fn: Callable[..., Any],
+                 *args: Any) -> None:
         self._in_flight += 1
 
         def run() -> None:
             try:
-                self._done.put((kind, instance_id, fn(*args)))
+                self._done.put((kind, key, fn(*args)))
             except BaseException as exc:  # noqa: BLE001 - reported to the loop
-                self._done.put((kind, instance_id, exc))
+                self._done.put((kind, key, exc))
 
         self._pool.submit(run)
 
     def _submit_due_polls(self) -> None:
+        """Probe what is due: one states call per resource type where the handler
+        answers many at once (the rest of a probe follows per running instance)."""
         now = time.monotonic()
+        due: dict[str, list[_Live]] = {}
         while self._polls and self._polls[0][0] <= now:
             _, instance_id = heapq.heappop(self._polls)
             live = self._live[instance_id]
+            due.setdefault(live.node.resource_type, []).append(live)
+        for rtype, lives in due.items():
+            handler = self.registry.handler(rtype)
+            if len(lives) > 1 and self._answers_many(rtype, handler):
+                assert isinstance(handler, BatchStates)
+                self._submit(Work.STATES, [live.task.instance_id for live in lives],
+                             handler.states, [live.ref for live in lives])
+                continue
+            for live in lives:
+                assert live.ref is not None
+                self._submit(Work.PROBE, live.task.instance_id, probe, self.registry, rtype,
+                             live.ref, self._health[live.node.name], live.address, live.jobs)
+
+    def _answers_many(self, rtype: str, handler: object) -> bool:
+        if rtype not in self._batch_states:
+            self._batch_states[rtype] = isinstance(handler, BatchStates)
+        return self._batch_states[rtype]
+
+    def _on_states(self, instance_ids: list[str], reports: list[StateReport] | BaseException,
+                   now: float) -> None:
+        """A states call answered: decide what the state alone decides, and probe the
+        running ones further (jobs, address, health checks)."""
+        if not isinstance(reports, BaseException) and len(reports) != len(instance_ids):
+            reports = OccoError(f"states() answered {len(reports)} of {len(instance_ids)}")
+        for index, instance_id in enumerate(instance_ids):
+            live = self._live[instance_id]
+            if live.task.status == TaskStatus.FAILED:
+                continue
+            if isinstance(reports, BaseException):
+                self._on_probe(live, reports, now)
+                continue
+            verdict = state_verdict(reports[index])
+            if verdict is not None:
+                self._on_probe(live, verdict, now)
+                continue
             assert live.ref is not None
-            self._submit(Work.PROBE, instance_id, probe, self.registry, live.node.resource_type,
-                         live.ref, live.node.health_check, live.address, live.jobs)
+            self._submit(Work.PROBE, instance_id, probe_running, self.registry,
+                         live.node.resource_type, live.ref, self._health[live.node.name],
+                         live.address, live.jobs)
 
     def _schedule_poll(self, live: _Live, delay: float) -> None:
         heapq.heappush(self._polls, (time.monotonic() + delay, live.task.instance_id))
 
     # -- results ------------------------------------------------------------------
-    def _handle(self, batch: list[tuple[Work, str, Any]]) -> None:
+    def _handle(self, batch: list[tuple[Work, Any, Any]]) -> None:
         late: list[tuple[str, CreateResult]] = []
         now = time.time()
-        for kind, instance_id, result in batch:
+        for kind, key, result in batch:
             self._in_flight -= 1
+            if kind == Work.STATES:
+                self._on_states(key, result, now)
+                continue
+            instance_id: str = key
             live = self._live[instance_id]
             if kind == Work.CREATE:
                 self._in_flight_creates[live.node.resource_type] -= 1

@@ -12,7 +12,7 @@ from occo.engine.plan import Verdict
 from occo.health.base import HealthTarget
 from occo.model.states import ResourceState
 from occo.registry import PluginRegistry
-from occo.resources.base import Address, Configurable, ResourceRef
+from occo.resources.base import Address, Configurable, ResourceRef, StateReport
 
 if TYPE_CHECKING:
     from occo.configure.jobs import JobPlan
@@ -21,7 +21,8 @@ HEALTH_TIMEOUT_KEY = "timeout"
 NOT_CHECKS = frozenset({HEALTH_TIMEOUT_KEY, "type"})   # settings, not checks to run
 SINGLE_PROBE_TIMEOUT = 5.0
 
-__all__ = ["ProbeResult", "Verdict", "check_names", "probe", "run_health_checks"]
+__all__ = ["ProbeResult", "Verdict", "check_names", "probe", "probe_running", "run_health_checks",
+           "state_verdict"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,8 @@ def run_health_checks(registry: PluginRegistry, spec: dict[str, Any], address: A
     return True, ""
 
 
-def probe(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
-          health_spec: dict[str, Any], known_address: Address | None,
-          jobs: JobPlan | None = None) -> ProbeResult:
-    handler = registry.handler(resource_type)
-    report = handler.state(ref)
+def state_verdict(report: StateReport) -> ProbeResult | None:
+    """What the resource's state alone decides; None when it runs (checks decide)."""
     if report.state == ResourceState.GONE:
         return ProbeResult(Verdict.GONE, report.reason or "resource vanished")
     if report.state == ResourceState.FAILED:
@@ -63,6 +61,14 @@ def probe(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
     if report.state != ResourceState.RUNNING:
         return ProbeResult(Verdict.WAIT, report.reason or str(report.state),
                            retry_after=report.retry_after)
+    return None
+
+
+def probe_running(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
+                  health_spec: dict[str, Any], known_address: Address | None,
+                  jobs: JobPlan | None = None) -> ProbeResult:
+    """The rest of a probe once the resource runs: jobs, address, health checks."""
+    handler = registry.handler(resource_type)
     if jobs is not None and jobs.steps and isinstance(handler, Configurable):
         configured = handler.configure(ref, jobs)   # idempotent: runs the jobs once
         if configured.state == ResourceState.FAILED:
@@ -74,3 +80,12 @@ def probe(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
     if not ok:
         return ProbeResult(Verdict.WAIT, reason, address=address)
     return ProbeResult(Verdict.READY, address=address)
+
+
+def probe(registry: PluginRegistry, resource_type: str, ref: ResourceRef,
+          health_spec: dict[str, Any], known_address: Address | None,
+          jobs: JobPlan | None = None) -> ProbeResult:
+    verdict = state_verdict(registry.handler(resource_type).state(ref))
+    if verdict is not None:
+        return verdict
+    return probe_running(registry, resource_type, ref, health_spec, known_address, jobs)

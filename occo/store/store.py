@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection
 
-from occo.store.db import READONLY, make_engine
+from occo.store.db import READONLY, SQLITE_BUSY_TIMEOUT, make_engine
 from occo.store.dummy import DummyResourceRepo
 from occo.store.events import EventRepo
 from occo.store.executions import ExecutionRepo
@@ -30,6 +31,7 @@ class Store:
         # A Store dropped without close() still closes its connections (a
         # PostgreSQL connection left to the garbage collector warns).
         self._dispose = weakref.finalize(self, self.engine.dispose)
+        self._writers = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         if migrate:
             upgrade(self.engine)
         self.node_defs = NodeDefinitionRepo(self)
@@ -45,9 +47,25 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite).
+
+        SQLite takes one writer at a time, and a writer that finds the lock taken
+        sleeps in growing steps (1, 2, 5, 10... ms) before trying again. Threads of
+        this process therefore queue on a lock of their own first and go straight
+        in when their turn comes; other processes still meet SQLite's lock. After
+        ``busy_timeout`` seconds a thread stops waiting here and tries anyway.
+        """
+        if self._writers is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        queued = self._writers.acquire(timeout=SQLITE_BUSY_TIMEOUT)
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            if queued:
+                self._writers.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
