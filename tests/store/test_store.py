@@ -8,10 +8,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from occo.errors import IllegalTransition, NotFound
 from occo.model.states import ExecutionStatus, InfraState, InstanceState
@@ -249,6 +251,37 @@ def test_transition_many_is_all_or_nothing(store: Store) -> None:
         "i-1": InstanceState.CREATING, "i-2": InstanceState.FAILED}
 
 
+def test_a_batch_keeps_each_instances_changes_in_order(store: Store) -> None:
+    infra_id = make_infra(store)
+    add_instances(store, infra_id, *(f"i-{n}" for n in range(6)))
+    # Mixed shapes, and one instance moved twice: creating must land before booting.
+    store.instances.transition_many(
+        [(f"i-{n}", InstanceState.CREATING, {"resource_config": {"n": n}}) for n in range(6)]
+        + [("i-0", InstanceState.BOOTING, {"resource_id": "r-0", "resource_data": {"a": 1}}),
+           ("i-5", InstanceState.FAILED, {"reason": "gave up"})])
+    got = {i.id: i for i in store.instances.for_infra(infra_id)}
+    assert got["i-0"].state == InstanceState.BOOTING and got["i-0"].resource_id == "r-0"
+    assert got["i-0"].resource_data == {"a": 1} and got["i-0"].resource_config == {"n": 0}
+    assert got["i-5"].state == InstanceState.FAILED and got["i-5"].reason == "gave up"
+    assert {got[f"i-{n}"].state for n in range(1, 5)} == {InstanceState.CREATING}
+
+
+def test_a_lenient_batch_returns_what_it_refused_and_keeps_the_rest(store: Store) -> None:
+    infra_id = make_infra(store)
+    add_instances(store, infra_id, "i-1", "i-2", "i-3")
+    store.instances.transition("i-2", InstanceState.DESTROYED)
+    with store.write() as conn:
+        refused = store.instances.transition_batch(conn, [
+            ("i-1", InstanceState.DESTROYED, {}), ("i-2", InstanceState.CREATING, {}),
+            ("i-3", InstanceState.DESTROYED, {}), ("i-9", InstanceState.DESTROYED, {})],
+            strict=False)
+    assert sorted(refused) == [("i-2", "instance i-2 cannot go from destroyed to creating"),
+                               ("i-9", "unknown instance id 'i-9'")]
+    assert {i.id: i.state for i in store.instances.for_infra(infra_id, include_destroyed=True)} \
+        == {"i-1": InstanceState.DESTROYED, "i-2": InstanceState.DESTROYED,
+            "i-3": InstanceState.DESTROYED}
+
+
 def test_destroyed_instances_are_hidden_unless_asked_for(store: Store) -> None:
     infra_id = make_infra(store)
     add_instances(store, infra_id, "w-1", "w-2")
@@ -364,6 +397,20 @@ def test_dummy_resources_can_be_counted(store: Store) -> None:
     assert store.dummy.remove("r-1") is True
     assert store.dummy.remove("r-1") is False
     assert store.dummy.count() == 2
+
+
+def test_writes_from_many_threads_are_each_committed_once(store: Store) -> None:
+    """The dummy's writes are group-committed: every caller returns after its own
+    row is in, and a failing batch reaches every caller in it."""
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda n: store.dummy.add(f"r-{n}", f"i-{n}", 1.0, 2.0, False, "a"),
+                      range(200)))
+        assert store.dummy.count() == 200
+        removed = list(pool.map(store.dummy.remove, [f"r-{n}" for n in range(0, 200, 2)]))
+    assert removed == [True] * 100 and store.dummy.count() == 100
+    with pytest.raises(IntegrityError):   # the same id again: that caller sees the error
+        store.dummy.add("r-1", "i-1", 1.0, 2.0, False, "a")
+    assert store.dummy.count() == 100
 
 
 def test_sqlite_store_directory_is_created(tmp_path: Path) -> None:
