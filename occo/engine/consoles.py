@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from occo.model.states import InstanceState
 from occo.registry import PluginRegistry
@@ -32,12 +32,15 @@ def _console_jobs(registry: PluginRegistry, instances: Iterable[InstanceRecord]
     """(handler, ref) for each live instance whose handler can name a console."""
     jobs: list[tuple[ConsoleLinks, ResourceRef]] = []
     configs: dict[tuple[str, str], Any] = {}     # instances of a node share one config
+    offers: dict[str, bool] = {}                 # a protocol check is slow: once per type
     for inst in instances:
         if not inst.resource_id or inst.state == InstanceState.DESTROYED:
             continue
         try:
             handler = registry.handler(inst.resource_type)
-            if not isinstance(handler, ConsoleLinks):
+            if inst.resource_type not in offers:
+                offers[inst.resource_type] = isinstance(handler, ConsoleLinks)
+            if not offers[inst.resource_type]:
                 continue
             key = (inst.resource_type, json.dumps(inst.resource_config, sort_keys=True))
             if key not in configs:
@@ -45,8 +48,8 @@ def _console_jobs(registry: PluginRegistry, instances: Iterable[InstanceRecord]
         except Exception as exc:  # noqa: BLE001 - a link is never worth failing a report
             log.debug("no console for instance %s: %s", inst.id, exc)
             continue
-        jobs.append((handler, ResourceRef(inst.id, inst.resource_id, configs[key],
-                                          inst.resource_data)))
+        ref = ResourceRef(inst.id, inst.resource_id, configs[key], inst.resource_data)
+        jobs.append((cast(ConsoleLinks, handler), ref))
     return jobs
 
 
