@@ -29,6 +29,7 @@ from occo.engine.recorder import Limits, Publish, Run
 from occo.engine.refresh import recover, refresh
 from occo.engine.runtime import InfraRuntime
 from occo.engine.scaling import Request
+from occo.errors import NotFound
 from occo.model.states import ExecutionStatus, InfraState, InstanceState
 from occo.model.vocabulary import ScalingKind, Workflow
 from occo.registry import PluginRegistry
@@ -120,9 +121,10 @@ class Maintainer:
         with held_lease(self.store, infra_id, self.holder, self.settings.lease_ttl) as lost:
             if lost is None:
                 return PassResult(infra_id, skipped="lease held by another maintainer")
-            if not self.store.infras.exists(infra_id):
+            try:
+                infra = self.store.infras.get(infra_id)
+            except NotFound:
                 return PassResult(infra_id, skipped="infrastructure is gone")
-            infra = self.store.infras.get(infra_id)
             if infra.state not in (InfraState.READY, InfraState.FAILED):
                 return PassResult(infra_id, skipped=f"infrastructure is {infra.state}")
             result = self._maintain(infra, lost, execution_id, workflow)
@@ -181,12 +183,14 @@ class Maintainer:
     def _write(self, seen: _Pass, conn: Connection, result: PassResult) -> None:
         """The decision's state changes, events and applied requests, in one transaction."""
         plan, infra_id = seen.plan, seen.infra.id
+        changes = []
         for change in plan.transitions:
             fields = dict(change.fields)
             found = seen.recovered.get(change.instance_id)
             if found is not None and change.state == InstanceState.BOOTING:
                 fields.update(resource_id=found.resource_id, resource_data=found.data)
-            self.store.instances.transition_in(conn, change.instance_id, change.state, **fields)
+            changes.append((change.instance_id, change.state, fields))
+        self.store.instances.transition_batch(conn, changes)
         events = self.store.events
         node_of = {i.id: i.node_name for i in seen.instances}
         for change in plan.failed:

@@ -26,17 +26,14 @@ REFRESHED = frozenset({InstanceState.READY, InstanceState.UNHEALTHY, InstanceSta
 MAX_WORKERS = 32
 
 
-def _health_spec(runtime: InfraRuntime, inst: InstanceRecord) -> dict[str, Any]:
-    node = runtime.nodes.get(inst.node_name)
-    return node.health_check if node else {}
-
-
 def _states(handler: Any, refs: list[ResourceRef],
-            pool: ThreadPoolExecutor) -> list[StateReport]:
-    """States of many resources; a cloud error makes them UNKNOWN for this pass."""
-    if isinstance(handler, BatchStates):
+            pool: ThreadPoolExecutor | None) -> list[StateReport]:
+    """States of many resources; a cloud error makes them UNKNOWN for this pass.
+    ``pool`` runs one state() call per resource where the handler has no states()."""
+    if pool is None:
         try:
-            return handler.states(refs)
+            states: list[StateReport] = handler.states(refs)
+            return states
         except Exception as exc:  # noqa: BLE001 - one failing call is not fatal
             return [StateReport(ResourceState.UNKNOWN, reason=str(exc))] * len(refs)
 
@@ -64,29 +61,47 @@ def refresh(registry: PluginRegistry, runtime: InfraRuntime,
             instances: list[InstanceRecord], concurrency: int) -> dict[str, Probe]:
     """What each refreshable instance (one with a resource) looks like now."""
     by_type: dict[str, list[tuple[InstanceRecord, ResourceRef]]] = {}
-    configs: dict[tuple[str, str], Any] = {}   # instances of a node share one config
+    # Instances of a node share one config: validated once, found by identity (the
+    # store hands out one dict per distinct config) or else by its JSON text.
+    configs: dict[int | tuple[str, str], Any] = {}
     for inst in instances:
         if inst.state not in REFRESHED or not inst.resource_id:
             continue
-        handler = registry.handler(inst.resource_type)
-        key = (inst.resource_type, json.dumps(inst.resource_config, sort_keys=True))
-        if key not in configs:
-            configs[key] = handler.config_model.model_validate(inst.resource_config)
+        config = configs.get(id(inst.resource_config))
+        if config is None:
+            handler = registry.handler(inst.resource_type)
+            key = (inst.resource_type, json.dumps(inst.resource_config, sort_keys=True))
+            if key not in configs:
+                configs[key] = handler.config_model.model_validate(inst.resource_config)
+            config = configs[id(inst.resource_config)] = configs[key]
         by_type.setdefault(inst.resource_type, []).append(
-            (inst, ResourceRef(inst.id, inst.resource_id, configs[key], inst.resource_data)))
+            (inst, ResourceRef(inst.id, inst.resource_id, config, inst.resource_data)))
+    health = {name: node.health_check for name, node in runtime.nodes.items()}
     reports: dict[str, StateReport] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, concurrency))) as pool:
-        for rtype, pairs in by_type.items():
-            states = _states(registry.handler(rtype), [ref for _, ref in pairs], pool)
-            reports.update({inst.id: st for (inst, _), st in zip(pairs, states, strict=True)})
-        checks = [inst for pairs in by_type.values() for inst, _ in pairs
-                  if reports[inst.id].state == ResourceState.RUNNING
-                  and _health_spec(runtime, inst)]
-        healths = dict(zip([i.id for i in checks], pool.map(
-            lambda inst: run_health_checks(registry, _health_spec(runtime, inst),
-                                           address_of(inst)), checks), strict=True))
+    checks = []
+    for rtype, pairs in by_type.items():
+        handler = registry.handler(rtype)
+        if isinstance(handler, BatchStates):   # most often: no thread needed
+            states = _states(handler, [ref for _, ref in pairs], None)
+        else:
+            with ThreadPoolExecutor(max_workers=_workers(concurrency)) as pool:
+                states = _states(handler, [ref for _, ref in pairs], pool)
+        for (inst, _), state in zip(pairs, states, strict=True):
+            reports[inst.id] = state
+            if state.state == ResourceState.RUNNING and health.get(inst.node_name):
+                checks.append(inst)
+    healths: dict[str, tuple[bool, str]] = {}
+    if checks:
+        with ThreadPoolExecutor(max_workers=_workers(concurrency)) as pool:
+            healths = dict(zip([i.id for i in checks], pool.map(
+                lambda inst: run_health_checks(registry, health[inst.node_name],
+                                               address_of(inst)), checks), strict=True))
     return {inst_id: _verdict(report, healths.get(inst_id, (True, "")))
             for inst_id, report in reports.items()}
+
+
+def _workers(concurrency: int) -> int:
+    return max(1, min(MAX_WORKERS, concurrency))
 
 
 def recover(registry: PluginRegistry, instances: list[InstanceRecord]) -> dict[str, CreateResult]:

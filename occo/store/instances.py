@@ -6,12 +6,24 @@ so two processes can never move one instance along two paths.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, Update, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Text,
+    Update,
+    bindparam,
+    cast,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from occo.errors import IllegalTransition, NotFound
 from occo.model.states import INSTANCE_TRANSITIONS, InstanceState
@@ -48,11 +60,40 @@ class InstanceBrief(NamedTuple):
     address: str | None
 
 
-def _record(row: Any) -> InstanceRecord:
-    data = dict(row._mapping)
-    data["state"] = InstanceState(data["state"])
-    data["resource_data"] = data["resource_data"] or {}
-    return InstanceRecord(**data)
+_STATES = {str(state): state for state in InstanceState}
+_JSON_COLUMNS = ("resource_config", "resource_data")
+# The JSON columns come as text and are decoded here: instances of a node share
+# one resource_config, decoded once per read instead of once per row.
+_RECORD_COLUMNS = [cast(c, Text).label(c.name) if c.name in _JSON_COLUMNS else c
+                   for c in t.c]
+assert [c.name for c in _RECORD_COLUMNS] == list(InstanceRecord.__dataclass_fields__)
+
+
+def _records(rows: Iterable[Any]) -> list[InstanceRecord]:
+    """Records from rows of ``_RECORD_COLUMNS``. Records of one read share equal
+    ``resource_config`` dicts: like the records, treat them as read-only."""
+    configs: dict[str, dict[str, Any]] = {}
+    out = []
+    for (id_, infra_id, node_name, state, rtype, config_text, resource_id, data_text,
+         *rest) in rows:
+        config = configs.get(config_text)
+        if config is None:
+            config = configs[config_text] = json.loads(config_text) if config_text else {}
+        data = json.loads(data_text) if data_text else None
+        out.append(InstanceRecord(id_, infra_id, node_name, _STATES[state], rtype, config,
+                                  resource_id, data or {}, *rest))
+    return out
+
+
+@cache
+def _live_query(include_destroyed: bool, by_node: bool) -> Select[Any]:
+    """Instances of ``:infra_id`` (of node ``:node_name``), oldest first; built once."""
+    query = select(*_RECORD_COLUMNS).where(t.c.infra_id == bindparam("infra_id"))
+    if not include_destroyed:
+        query = query.where(t.c.state != InstanceState.DESTROYED)
+    if by_node:
+        query = query.where(t.c.node_name == bindparam("node_name"))
+    return query.order_by(t.c.created_at, t.c.id)
 
 
 class InstanceRepo:
@@ -138,20 +179,19 @@ class InstanceRepo:
 
     def get(self, instance_id: str) -> InstanceRecord:
         with self._store.read() as conn:
-            row = conn.execute(select(t).where(t.c.id == instance_id)).first()
-        if row is None:
+            found = _records(conn.execute(select(*_RECORD_COLUMNS).where(t.c.id == instance_id)))
+        if not found:
             raise NotFound(f"unknown instance id '{instance_id}'")
-        return _record(row)
+        return found[0]
 
     def for_infra(self, infra_id: str, *, include_destroyed: bool = False,
                   node_name: str | None = None) -> list[InstanceRecord]:
-        query = select(t).where(t.c.infra_id == infra_id)
-        if not include_destroyed:
-            query = query.where(t.c.state != InstanceState.DESTROYED)
+        params = {"infra_id": infra_id}
         if node_name is not None:
-            query = query.where(t.c.node_name == node_name)
+            params["node_name"] = node_name
         with self._store.read() as conn:
-            return [_record(r) for r in conn.execute(query.order_by(t.c.created_at, t.c.id))]
+            return _records(conn.execute(_live_query(include_destroyed, node_name is not None),
+                                         params))
 
     def briefs(self, infra_id: str) -> list[InstanceBrief]:
         """Live instances without their JSON columns: what a report needs, fast."""
@@ -166,17 +206,17 @@ class InstanceRepo:
     def for_infras(self, infra_ids: list[str]) -> list[InstanceRecord]:
         """Live instances of several infrastructures in one query."""
         with self._store.read() as conn:
-            return [_record(r) for r in conn.execute(
-                select(t).where(t.c.infra_id.in_(infra_ids),
-                                t.c.state != InstanceState.DESTROYED))]
+            return _records(conn.execute(
+                select(*_RECORD_COLUMNS).where(t.c.infra_id.in_(infra_ids),
+                                               t.c.state != InstanceState.DESTROYED)))
 
     def find(self, infra_id: str, node_name: str, key: str) -> InstanceRecord:
         """A live instance of the node by instance id or by address."""
         with self._store.read() as conn:
-            row = conn.execute(select(t).where(
+            found = _records(conn.execute(select(*_RECORD_COLUMNS).where(
                 t.c.infra_id == infra_id, t.c.node_name == node_name,
                 t.c.state != InstanceState.DESTROYED,
-                or_(t.c.id == key, t.c.address == key, t.c.private_address == key))).first()
-        if row is None:
+                or_(t.c.id == key, t.c.address == key, t.c.private_address == key)).limit(1)))
+        if not found:
             raise NotFound(f"node '{node_name}' has no instance with id or address '{key}'")
-        return _record(row)
+        return found[0]
