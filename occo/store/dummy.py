@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from occo.store.grouped import GroupCommit
 from occo.store.tables import dummy_resources as t
@@ -24,6 +24,11 @@ def _delete(conn: Connection, ids: list[str]) -> list[bool]:
     if found:
         conn.execute(delete(t).where(t.c.id.in_(found)))
     return [resource_id in found for resource_id in ids]
+
+
+# Built once: an in_() of literal ids would coerce every id on every call.
+_BY_IDS = select(t.c.id, t.c.ready_at, t.c.failed, t.c.address).where(
+    t.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class DummyResourceRepo:
@@ -46,10 +51,9 @@ class DummyResourceRepo:
         out: dict[str, tuple[float, bool, str]] = {}
         with self._store.read() as conn:
             for start in range(0, len(resource_ids), 500):
-                chunk = resource_ids[start:start + 500]
-                for row in conn.execute(select(t.c.id, t.c.ready_at, t.c.failed, t.c.address)
-                                        .where(t.c.id.in_(chunk))):
-                    out[row.id] = (row.ready_at, row.failed, row.address)
+                for id_, ready_at, failed, address in conn.execute(
+                        _BY_IDS, {"ids": resource_ids[start:start + 500]}):
+                    out[id_] = (ready_at, failed, address)
         return out
 
     def find_by_instance(self, instance_id: str) -> tuple[str, str] | None:
