@@ -1,9 +1,9 @@
 """A no-op maintenance pass over 10,000 instances, and a 1,000-instance report.
 
-Targets (DESIGN §6): the pass under 1 s, the report under 0.1 s. Occopus
-1.10 took 11.6 s for a no-op pass and 9.5 s for a 50-node report; the
-baseline printed here is the same pass over a single 100-instance
-infrastructure, to show how the cost grows.
+Targets: the pass under 0.5 s (DESIGN §6 asked for 1 s), the report under
+0.1 s. Occopus 1.10 took 11.6 s for a no-op pass and 9.5 s for a 50-node
+report; the baseline printed here is the same pass over a single
+100-instance infrastructure, to show how the cost grows.
 
     python bench/maintain.py [--infras 100] [--per-infra 100]
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--per-infra", type=int, default=100)
     parser.add_argument("--report-size", type=int, default=1000)
     args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     occo, home = fresh_occo(concurrency=200)
     occo.import_node_definitions(dummy_definition(home, 0, 0))
@@ -54,7 +56,7 @@ def main() -> None:
     assert not any(r.acted or r.skipped for r in results), "the pass was not a no-op"
     print(f"no-op pass, 1 infra x {args.per_infra}      {baseline * 1000:8.1f} ms  (baseline)")
     print(f"no-op pass, {total} instances   {statistics.median(passes) * 1000:8.1f} ms  "
-          f"median of 5 (best {min(passes) * 1000:.1f}, target < 1000)")
+          f"median of 5 (best {min(passes) * 1000:.1f}, target < 500)")
     print(f"ratio to baseline x {args.infras}            "
           f"{statistics.median(passes) / (baseline * args.infras):8.3f}")
 
@@ -66,6 +68,7 @@ def main() -> None:
           f"{statistics.median(reports) * 1000:8.1f} ms  median of 20 (target < 100)")
     print(f"report of {args.per_infra} instances (baseline) "
           f"{statistics.median(small) * 1000:8.1f} ms")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     occo.close()
 
 
