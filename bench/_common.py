@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from occo.api import Occo
@@ -20,6 +22,18 @@ def discard(occo: Occo, home: Path) -> None:
     """Close the store and remove the throwaway home."""
     occo.close()
     shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def one_node(n: int, concurrency: int) -> Iterator[tuple[Occo, Path]]:
+    """A throwaway occo whose dummy type has no delays, and the description of one
+    node of ``n`` instances of it; discarded afterwards."""
+    occo, home = fresh_occo(concurrency)
+    try:
+        occo.import_node_definitions(dummy_definition(home, 0, 0))
+        yield occo, chain_description(home, 1, n)
+    finally:
+        discard(occo, home)
 
 
 def write(path: Path, text: str) -> Path:

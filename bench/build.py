@@ -33,6 +33,7 @@ from _common import (
     discard,
     dummy_definition,
     fresh_occo,
+    one_node,
     parse_sizes,
     print_growth,
 )
@@ -42,18 +43,13 @@ from occo.api import Occo
 
 def grow(n: int, concurrency: int) -> tuple[float, float]:
     """(wall s, CPU s) of building one node of ``n`` no-delay instances."""
-    occo, home = fresh_occo(concurrency)
-    try:
-        occo.import_node_definitions(dummy_definition(home, 0, 0))
-        description = chain_description(home, 1, n)
+    with one_node(n, concurrency) as (occo, description):
         cpu0, wall0 = time.process_time(), time.perf_counter()
         result = occo.build(description, parallelize=True, concurrency=concurrency)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         ready = len(occo.report(result.infra_id)["n0"]["instances"])
         assert ready == n, f"only {ready} of {n} instances ready"
         return wall, cpu
-    finally:
-        discard(occo, home)
 
 
 def warm_up(occo: Occo, home: Path) -> None:

@@ -19,30 +19,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import (
-    chain_description,
-    discard,
-    dummy_definition,
-    fresh_occo,
-    parse_sizes,
-    print_growth,
-)
+from _common import one_node, parse_sizes, print_growth
 
 
 def drop(n: int, concurrency: int) -> tuple[float, float]:
     """(wall s, CPU s) of destroying one node of ``n`` no-delay instances."""
-    occo, home = fresh_occo(concurrency)
-    try:
-        occo.import_node_definitions(dummy_definition(home, 0, 0))
-        result = occo.build(chain_description(home, 1, n), parallelize=True)
+    with one_node(n, concurrency) as (occo, description):
+        result = occo.build(description, parallelize=True)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         occo.destroy(result.infra_id)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         left = occo.store.dummy.count()
         assert left == 0, f"{left} of {n} resources left"
         return wall, cpu
-    finally:
-        discard(occo, home)
 
 
 def main() -> None:
