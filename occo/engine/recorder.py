@@ -162,9 +162,8 @@ class Run:
         if not lines:
             return
         with self.store.write() as conn:
-            for kind, message in lines:
-                self.store.events.add(kind, message, infra_id=self.infra_id,
-                                      execution_id=self.execution_id, conn=conn)
+            self.store.events.add_many(conn, lines, infra_id=self.infra_id,
+                                       execution_id=self.execution_id)
 
     # -- end --------------------------------------------------------------------------
     def report(self, status: str, error: str | None,

@@ -29,6 +29,17 @@ class EventRepo:
         with self._store.write() as own:
             own.execute(insert(t), row)
 
+    @staticmethod
+    def add_many(conn: Connection, lines: list[tuple[str, str]], *, infra_id: str | None = None,
+                 execution_id: str | None = None) -> None:
+        """Several (kind, message) events in the caller's transaction, one executemany."""
+        if not lines:
+            return
+        now = time.time()
+        conn.execute(insert(t), [{"infra_id": infra_id, "execution_id": execution_id,
+                                  "time": now, "kind": kind, "message": message, "data": None}
+                                 for kind, message in lines])
+
     def recent(self, *, infra_id: str | None = None, execution_id: str | None = None,
                limit: int = 50) -> list[EventRecord]:
         query = select(t).order_by(t.c.id.desc()).limit(limit)

@@ -362,6 +362,16 @@ def test_events_are_kept_in_order(store: Store) -> None:
     assert [e.message for e in store.events.recent(infra_id=other)][-1] == "other infra"
 
 
+def test_a_batch_of_events_is_kept_in_order(store: Store) -> None:
+    infra_id = make_infra(store)
+    with store.write() as conn:
+        store.events.add_many(conn, [("made", f"instance {n}") for n in range(300)],
+                              infra_id=infra_id, execution_id="e-1")
+    recent = store.events.recent(execution_id="e-1", limit=1000)
+    assert [e.message for e in recent] == [f"instance {n}" for n in range(300)]
+    assert {(e.kind, e.infra_id) for e in recent} == {("made", infra_id)}
+
+
 def test_executions_finish_through_a_transition_check(store: Store) -> None:
     infra_id = make_infra(store)
     store.executions.create("e-1", infra_id, "build", {"parallelize": True}, creator="cli")
