@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import textwrap
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,13 +190,15 @@ def test_a_failing_job_fails_the_node_with_its_output(tmp_path: Path,
 
 
 def test_a_job_over_its_timeout_is_killed(tmp_path: Path, make_occo: MakeOcco) -> None:
-    defs, infra = write_local_infra(tmp_path, [{"RUN": "sleep 30", "timeout": 0.3}])
+    # a duration no other process on the machine uses, so the scan below finds only ours
+    seconds = f"30.{uuid.uuid4().int % 10**6:06d}"
+    defs, infra = write_local_infra(tmp_path, [{"RUN": f"sleep {seconds}", "timeout": 0.3}])
     occo = make_occo(None)
     occo.import_node_definitions(defs)
-    with pytest.raises(BuildFailed, match=r"job 1/1 \(RUN sleep 30\) timed out after 0.3 s"):
+    with pytest.raises(BuildFailed, match=rf"job 1/1 \(RUN sleep {seconds}\) timed out after 0.3 s"):
         occo.build(infra)
     assert not [p for p in os.listdir("/proc") if p.isdigit()
-                and _cmdline(p) == "sleep\x0030\x00"]
+                and _cmdline(p) == f"sleep\x00{seconds}\x00"]
 
 
 def _cmdline(pid: str) -> str:
