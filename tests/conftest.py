@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-# Server fixtures shared by several test folders.
-pytest_plugins = ("tests.support.mariadb",)
+# Server fixtures shared by several test folders: MariaDB, and the cloud
+# backends (fake OpenStack, moto, a Docker Engine) that the cloud tests and the
+# handler contract suite both use.
+pytest_plugins = ("tests.support.mariadb", "tests.clouds.servers")
 
 PG_MISSING = ("PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in "
               "/usr/lib/postgresql/*/bin; install the Debian package 'postgresql' "

@@ -210,6 +210,7 @@ class Ec2Handler(CloudHandler):
     # -- inspect --------------------------------------------------------------------
     def _describe(self, client: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Instances by id; unknown ids are simply absent."""
+        ids = list(dict.fromkeys(ids))          # EC2 (and moto) may refuse a repeated id
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), _DESCRIBE_BATCH):
             batch = ids[start:start + _DESCRIBE_BATCH]

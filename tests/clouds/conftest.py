@@ -1,5 +1,5 @@
-"""Fixtures of the cloud tests: a fake OpenStack per test, one moto server per worker,
-and an occo API object whose home is the test's tmp_path."""
+"""Helpers of the cloud tests: auth_data for the fakes, and an occo API object whose
+home is the test's tmp_path. The fakes themselves are fixtures of tests/clouds/servers.py."""
 
 from __future__ import annotations
 
@@ -12,16 +12,7 @@ import pytest
 from occo.api import Occo
 from occo.config import Config
 from tests.clouds import fake_openstack as fos
-from tests.clouds.moto_server import MotoCloud, QuotaMotoServer
-
-
-@pytest.fixture
-def openstack() -> Iterator[fos.FakeOpenStack]:
-    cloud = fos.FakeOpenStack().start()
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
+from tests.clouds.moto_server import MotoCloud
 
 
 def nova_auth(cloud: fos.FakeOpenStack, **auth_data: Any) -> dict[str, Any]:
@@ -29,27 +20,6 @@ def nova_auth(cloud: fos.FakeOpenStack, **auth_data: Any) -> dict[str, Any]:
     return {"resource": [{"type": "nova", "endpoint": cloud.auth_url,
                           "auth_data": auth_data or {"username": fos.USER,
                                                      "password": fos.PASSWORD}}]}
-
-
-@pytest.fixture(scope="session")
-def _moto_server() -> Iterator[QuotaMotoServer]:
-    from moto import settings
-
-    previous = settings.ENABLE_AMI_VALIDATION
-    settings.ENABLE_AMI_VALIDATION = True      # an unknown AMI must fail, as on AWS
-    server = QuotaMotoServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        settings.ENABLE_AMI_VALIDATION = previous
-
-
-@pytest.fixture
-def moto(_moto_server: QuotaMotoServer) -> MotoCloud:
-    """moto with fresh state, an IAM user and authentication on."""
-    return MotoCloud(_moto_server).reset()
 
 
 def ec2_auth(cloud: MotoCloud, **auth_data: Any) -> dict[str, Any]:

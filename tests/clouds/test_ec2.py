@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from occo.api import Occo
-from occo.errors import BuildFailed, ConfigError, ResourceError
+from occo.errors import ConfigError, ResourceError
 from occo.model.resource_types import Ec2Resource
 from occo.model.states import ResourceState
 from occo.resources.base import CreateRequest, HandlerEnv, ResourceRef
@@ -76,19 +76,6 @@ def test_launch_tags_user_data_and_fields_reach_ec2(moto: MotoCloud, tmp_path: P
     assert moto.instances() == []
 
 
-def test_batch_states_and_recover(moto: MotoCloud, tmp_path: Path) -> None:
-    handler = handler_for(tmp_path, ec2_auth(moto))
-    first, second = create(handler, ec2_config(moto)), create(handler, ec2_config(moto))
-    handler.destroy(second)
-    gone = ResourceRef("x", "i-0123456789abcdef0", ec2_config(moto))
-    assert [r.state for r in handler.states([first, second, gone])] == [
-        ResourceState.RUNNING, ResourceState.GONE, ResourceState.GONE]
-    found = handler.recover(first.instance_id, ec2_config(moto))
-    assert found is not None and found.resource_id == first.resource_id
-    assert handler.recover(second.instance_id, ec2_config(moto)) is None   # terminated
-    assert handler.recover(str(uuid.uuid4()), ec2_config(moto)) is None
-
-
 def test_instance_dying_at_launch_is_gone_with_ec2s_reason(moto: MotoCloud,
                                                           tmp_path: Path) -> None:
     moto.server.failing_instance_types = {"t3.doomed"}
@@ -99,13 +86,6 @@ def test_instance_dying_at_launch_is_gone_with_ec2s_reason(moto: MotoCloud,
     assert report.reason == "instance is terminated: Server.InternalError: Internal error on launch"
 
 
-def test_terminating_a_vanished_instance_counts_as_gone(moto: MotoCloud, tmp_path: Path) -> None:
-    handler = handler_for(tmp_path, ec2_auth(moto))
-    ref = ResourceRef("x", "i-0123456789abcdef0", ec2_config(moto))
-    handler.destroy(ref)
-    assert handler.state(ref).state == ResourceState.GONE
-
-
 def test_unknown_ami_is_refused_with_its_id(moto: MotoCloud, tmp_path: Path) -> None:
     handler = handler_for(tmp_path, ec2_auth(moto))
     with pytest.raises(ResourceError) as caught:
@@ -113,33 +93,6 @@ def test_unknown_ami_is_refused_with_its_id(moto: MotoCloud, tmp_path: Path) -> 
     assert "has no usable image 'ami-00000000deadbeef0'" in str(caught.value)
     assert "InvalidAMIID.NotFound" in str(caught.value)
     assert moto.instances() == []
-
-
-def test_bad_credentials_give_one_clear_message_without_the_secret(moto: MotoCloud,
-                                                                   tmp_path: Path) -> None:
-    handler = handler_for(tmp_path, ec2_auth(moto, accesskey=moto.access_key,
-                                             secretkey="wrong-secret-key-value"))
-    with pytest.raises(ResourceError) as caught:
-        create(handler, ec2_config(moto))
-    assert str(caught.value) == (
-        f"EC2 at {moto.url} ({REGION}) rejected the credentials for resource entry #1 "
-        f"{{type: ec2, endpoint: {moto.url}}} of auth_data.yaml: AWS was not able to "
-        "validate the provided access credentials (AuthFailure)")
-    assert "wrong-secret-key-value" not in str(caught.value)
-    assert moto.instances() == []
-
-
-def test_quota_exceeded_is_one_clear_message(moto: MotoCloud, tmp_path: Path) -> None:
-    moto.server.instance_quota = 1
-    handler = handler_for(tmp_path, ec2_auth(moto))
-    create(handler, ec2_config(moto))
-    with pytest.raises(ResourceError) as caught:
-        create(handler, ec2_config(moto))
-    assert str(caught.value) == (
-        f"EC2 at {moto.url} ({REGION}): quota exceeded while launching an instance for node "
-        "'head': You have requested more instances (2) than your current instance limit of 1 "
-        "allows for the specified instance type. (InstanceLimitExceeded)")
-    assert len(moto.instances()) == 1
 
 
 def test_missing_keys_in_auth_data_are_named(moto: MotoCloud, tmp_path: Path) -> None:
@@ -208,8 +161,9 @@ def by_node(cloud: MotoCloud) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def test_two_node_cluster_builds_scales_and_destroys(moto: MotoCloud, tmp_path: Path,
+def test_cluster_user_data_carries_the_heads_address(moto: MotoCloud, tmp_path: Path,
                                                      make_occo: MakeOcco) -> None:
+    """Building, scaling and destroying in general: tests/resources/test_contract.py."""
     occo = make_occo(ec2_auth(moto))
     defs, infra = write_cluster(tmp_path, moto)
     occo.import_node_definitions(defs)
@@ -236,52 +190,8 @@ def test_two_node_cluster_builds_scales_and_destroys(moto: MotoCloud, tmp_path: 
     assert len(workers) == 2
     assert all(f'"{head_ip}"' in (moto.user_data(w["InstanceId"]) or "") for w in workers)
 
-    occo.scale(result.infra_id, "worker", change=-1)
-    [shrunk] = occo.maintain([result.infra_id])
-    assert shrunk.dropped == 1 and len(by_node(moto)["worker"]) == 1
-
     occo.destroy(result.infra_id)
     assert moto.instances() == []
     assert occo.list_infrastructures() == []
 
 
-def test_quota_exceeded_rolls_back_with_nothing_left(moto: MotoCloud, tmp_path: Path,
-                                                     make_occo: MakeOcco) -> None:
-    moto.server.instance_quota = 1
-    occo = make_occo(ec2_auth(moto))
-    defs, infra = write_cluster(tmp_path, moto)
-    occo.import_node_definitions(defs)
-    with pytest.raises(BuildFailed, match=r"quota exceeded .*\(InstanceLimitExceeded\)"):
-        occo.build(infra)
-    assert moto.instances() == []
-    assert len(moto.instances(live_only=False)) == 1          # the head, terminated
-    assert occo.list_infrastructures() == []
-
-
-def test_bad_credentials_fail_the_build_with_nothing_left(moto: MotoCloud, tmp_path: Path,
-                                                          make_occo: MakeOcco) -> None:
-    occo = make_occo(ec2_auth(moto, accesskey="AKIAWRONGWRONGWRONG0",
-                              secretkey="not-the-secret-key"))
-    defs, infra = write_cluster(tmp_path, moto)
-    occo.import_node_definitions(defs)
-    with pytest.raises(BuildFailed, match="rejected the credentials") as caught:
-        occo.build(infra)
-    assert "rollback incomplete" not in str(caught.value)          # one message, all undone
-    assert "not-the-secret-key" not in str(caught.value)
-    assert "AKIAWRONGWRONGWRONG0" not in str(caught.value)
-    assert moto.instances(live_only=False) == []
-    assert occo.list_infrastructures() == []
-
-
-def test_instance_dying_at_launch_fails_the_build_with_nothing_left(
-        moto: MotoCloud, tmp_path: Path, make_occo: MakeOcco) -> None:
-    moto.server.failing_instance_types = {"t3.doomed"}
-    occo = make_occo(ec2_auth(moto))
-    defs, infra = write_cluster(tmp_path, moto, worker_type="t3.doomed")
-    occo.import_node_definitions(defs)
-    with pytest.raises(BuildFailed) as caught:
-        occo.build(infra)
-    assert str(caught.value) == ("instance of 'worker' failed: instance is terminated: "
-                                 "Server.InternalError: Internal error on launch")
-    assert moto.instances() == [] and len(moto.instances(live_only=False)) == 2
-    assert occo.list_infrastructures() == []

@@ -1,0 +1,53 @@
+"""One fixture per backend of the handler contract suite (see backends.py).
+
+Each returns a :class:`~tests.resources.backends.Backend` on a backend of
+this test's own (or on a shared server, seen through this test's resources
+only), and closes it afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tests.clouds.fake_openstack import FakeOpenStack
+from tests.clouds.moto_server import MotoCloud
+from tests.resources.backends import (
+    Backend,
+    DummyBackend,
+    Ec2Backend,
+    LocalBackend,
+    NovaBackend,
+)
+
+B = TypeVar("B", bound=Backend)
+
+
+def _closing(backend: B) -> Iterator[B]:
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@pytest.fixture
+def dummy_backend(tmp_path: Path) -> Iterator[Backend]:
+    yield from _closing(DummyBackend(tmp_path / "home"))
+
+
+@pytest.fixture
+def local_backend(tmp_path: Path) -> Iterator[Backend]:
+    yield from _closing(LocalBackend(tmp_path / "home"))
+
+
+@pytest.fixture
+def nova_backend(tmp_path: Path, openstack: FakeOpenStack) -> Iterator[Backend]:
+    yield from _closing(NovaBackend(tmp_path / "home", openstack))
+
+
+@pytest.fixture
+def ec2_backend(tmp_path: Path, moto: MotoCloud) -> Iterator[Backend]:
+    yield from _closing(Ec2Backend(tmp_path / "home", moto))
