@@ -67,6 +67,10 @@ class Redactor:
         return value
 
 
+def _what(section: str) -> str:
+    return "resource" if section == "resource" else "config manager"
+
+
 def _secret_values(data: Any, key: str | None = None) -> Iterable[str]:
     if isinstance(data, Mapping):
         for k, v in data.items():
@@ -93,20 +97,25 @@ class AuthData:
 
     def match(self, section: str, wanted: Mapping[str, Any]) -> AuthEntry:
         """The one entry of ``section`` whose filter is a sub-dict of ``wanted``."""
-        what = "resource" if section == "resource" else "config manager"
+        found = self.find(section, wanted)
+        if found is None:
+            known = [e.describe() for e in self.entries if e.section == section]
+            hint = f" (entries: {'; '.join(known)})" if known else " (it has none)"
+            raise ConfigError(f"{self.source}: no {section} entry matches {_what(section)} "
+                              f"{describe_section(wanted)}{hint}")
+        return found
+
+    def find(self, section: str, wanted: Mapping[str, Any]) -> AuthEntry | None:
+        """Like :meth:`match`, for credentials that are optional (docker): None when no
+        entry matches; two matches are still refused."""
         found = [e for e in self.entries
                  if e.section == section and matches_filter(wanted, e.selector)]
         if len(found) > 1:
             raise ConfigError(
-                f"{self.source}: {what} {describe_section(wanted)} matches more than one "
+                f"{self.source}: {_what(section)} {describe_section(wanted)} matches more than one "
                 f"entry: {' and '.join(e.describe() for e in found)}; make them distinct "
                 "(add 'endpoint' or 'name' to the entries)")
-        if not found:
-            known = [e.describe() for e in self.entries if e.section == section]
-            hint = f" (entries: {'; '.join(known)})" if known else " (it has none)"
-            raise ConfigError(f"{self.source}: no {section} entry matches {what} "
-                              f"{describe_section(wanted)}{hint}")
-        return found[0]
+        return found[0] if found else None
 
     def for_resource(self, resource: Mapping[str, Any]) -> tuple[AuthEntry, dict[str, Any]]:
         """The matching entry of ``resource:`` and its credentials."""

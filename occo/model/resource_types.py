@@ -104,14 +104,22 @@ class Ec2Resource(ResourceBase):
 
 
 class DockerResource(ResourceBase):
-    """A Docker (or Swarm) container; ``origin`` may name an image tarball URL."""
+    """A Docker (or Swarm) container.
+
+    ``origin``: ``dockerhub`` (pull), ``local`` (already on the Engine) or the
+    URL of an image tarball to import; ``network_mode``: ``bridge``, ``host``,
+    ``none`` or a network's name. Occopus required both; occo takes the image
+    on the Engine (pulled if missing) and the Engine's default network.
+    ``stop_timeout`` (occo's) is the grace a container gets on destroy.
+    """
 
     type: Literal["docker"] = "docker"
-    endpoint: str
+    endpoint: str                       # unix:///var/run/docker.sock, tcp://host:2376...
     image: str
     tag: str = "latest"
     origin: str | None = None
     network_mode: str | None = None
+    stop_timeout: int = Field(default=10, ge=0, le=3600)
 
 
 class AzureVmResource(ResourceBase):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from tests.clouds.docker_engine import DockerEngine
     from tests.clouds.fake_openstack import FakeOpenStack
     from tests.clouds.moto_server import MotoCloud, QuotaMotoServer
 
@@ -53,3 +54,21 @@ def moto(_moto_server: QuotaMotoServer) -> MotoCloud:
     from tests.clouds.moto_server import MotoCloud
 
     return MotoCloud(_moto_server).reset()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    """A dockerd of this worker's own (root only), with the busybox test image."""
+    import os
+
+    from tests.clouds.docker_engine import MISSING, NOT_ROOT, DockerEngine, available
+
+    if os.geteuid() != 0:
+        pytest.skip(NOT_ROOT)
+    if not available():
+        pytest.fail(MISSING, pytrace=False)
+    engine = DockerEngine().start()
+    try:
+        yield engine
+    finally:
+        engine.stop()

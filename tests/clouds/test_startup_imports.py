@@ -2,7 +2,8 @@
 
 ``python -X importtime`` (here via ``PYTHONPROFILEIMPORTTIME``) lists every
 module a process imports; openstacksdk and boto3 take most of a second to
-import, so they must appear only when a nova or ec2 node is acted on.
+import, so they (and the Docker SDK) must appear only when a node of their cloud
+is acted on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from tests.e2e.helpers import Occopus
 
-SDK_PREFIXES = ("openstack", "keystoneauth1", "boto3", "botocore", "moto")
+SDK_PREFIXES = ("openstack", "keystoneauth1", "boto3", "botocore", "moto", "docker")
 IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+(?P<module>\S+)\s*$", re.MULTILINE)
 
 

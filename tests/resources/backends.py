@@ -30,6 +30,7 @@ from occo.resources import procinfo
 from occo.resources.base import HandlerEnv, ResourceHandler, ResourceRef
 from occo.store.store import Store
 from occo.store.tables import dummy_resources
+from tests.clouds import docker_engine as dk
 from tests.clouds import fake_openstack as fos
 from tests.clouds.moto_server import REGION, MotoCloud
 from tests.support.wait import wait_until
@@ -53,6 +54,7 @@ class Failing:
 
     resource: dict[str, Any]
     reason: str                         # part of the reason the handler reports
+    contextualisation: dict[str, Any] | None = None     # instead of the backend's
 
 
 class Backend(ABC):
@@ -295,3 +297,52 @@ class Ec2Backend(Backend):
     def address_of(self, resource_id: str) -> str:
         [inst] = [i for i in self.cloud.instances() if i["InstanceId"] == resource_id]
         return str(inst.get("PublicIpAddress") or inst["PrivateIpAddress"])
+
+
+# --------------------------------------------------------------------------- docker
+
+
+class DockerBackend(Backend):
+    """The tests' own Docker Engine (one per worker): this test's containers only."""
+
+    name = "docker"
+    #: runs until stopped, and stops at once on SIGTERM
+    COMMAND = "sh -c 'trap \"exit 0\" TERM; sleep 600 & wait'"
+
+    def __init__(self, home: Path, engine: dk.DockerEngine) -> None:
+        super().__init__(home)
+        self.engine = engine
+        self._before = {str(c["Id"]) for c in engine.containers()}
+
+    def resource(self) -> dict[str, Any]:
+        return {"type": "docker", "endpoint": self.engine.url, "image": dk.IMAGE,
+                "tag": dk.TAG, "origin": "local", "stop_timeout": 5}
+
+    def contextualisation(self) -> dict[str, Any] | None:
+        return {"type": "docker", "env": ["GREETING=hello"], "command": self.COMMAND}
+
+    def failing(self) -> Failing:
+        return Failing(self.resource(), "container exited with code 3; output tail:\nbroken disk",
+                       {"type": "docker", "command": "sh -c 'echo broken disk >&2; exit 3'"})
+
+    def refuse(self, kind: str, *, allow: int = 0) -> Refusal:
+        if kind == "missing_image":
+            return Refusal(None, {**self.resource(), "image": "occo-test/missing"}, (
+                f"the Docker Engine at {self.engine.url} has no image 'occo-test/missing:1' "
+                "(origin: local)"))
+        if kind == "unreachable":
+            url = f"unix://{self.home / 'no-such.sock'}"
+            return Refusal(None, {**self.resource(), "endpoint": url},
+                           f"cannot reach the Docker Engine at {url} while connecting: "
+                           "no such socket")
+        return super().refuse(kind, allow=allow)
+
+    def live(self) -> set[str]:
+        return {str(c["Id"]) for c in self.engine.containers()} - self._before
+
+    def vanish(self, ref: ResourceRef) -> None:
+        self.engine.client().api.remove_container(ref.resource_id, force=True)
+
+    def address_of(self, resource_id: str) -> str:
+        attrs = self.engine.client().api.inspect_container(resource_id)
+        return str(attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"])

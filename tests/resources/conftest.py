@@ -13,10 +13,12 @@ from typing import TypeVar
 
 import pytest
 
+from tests.clouds.docker_engine import DockerEngine
 from tests.clouds.fake_openstack import FakeOpenStack
 from tests.clouds.moto_server import MotoCloud
 from tests.resources.backends import (
     Backend,
+    DockerBackend,
     DummyBackend,
     Ec2Backend,
     LocalBackend,
@@ -51,3 +53,8 @@ def nova_backend(tmp_path: Path, openstack: FakeOpenStack) -> Iterator[Backend]:
 @pytest.fixture
 def ec2_backend(tmp_path: Path, moto: MotoCloud) -> Iterator[Backend]:
     yield from _closing(Ec2Backend(tmp_path / "home", moto))
+
+
+@pytest.fixture
+def docker_backend(tmp_path: Path, docker_engine: DockerEngine) -> Iterator[Backend]:
+    yield from _closing(DockerBackend(tmp_path / "home", docker_engine))

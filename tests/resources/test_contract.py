@@ -23,7 +23,11 @@ import pytest
 
 from occo.api import Occo
 from occo.config import Config
+from occo.context.auth import AuthData
+from occo.context.templating import TemplateContext, TemplateRenderer
+from occo.context.userdata import render_user_data
 from occo.errors import BuildFailed, OccoError
+from occo.logsetup import configure_logging
 from occo.model.states import ResourceState
 from occo.registry import RESOURCE_GROUP
 from occo.resources.base import (
@@ -54,6 +58,7 @@ CLOUDS = [
     Cloud("local"),
     Cloud("nova", refuses=("bad_credentials", "quota")),
     Cloud("ec2", refuses=("bad_credentials", "quota")),
+    Cloud("docker", refuses=("missing_image", "unreachable")),
 ]
 
 
@@ -90,7 +95,7 @@ class Creator:
         config = handler.config_model.model_validate(section)
         instance_id = instance_id or str(uuid.uuid4())
         result = handler.create(CreateRequest(self.backend.infra_id, instance_id, node, config,
-                                              user_data_for(self.backend)))
+                                              user_data_for(self.backend, node, instance_id)))
         ref = ResourceRef(instance_id, result.resource_id, config, result.data)
         self.made.append((handler, ref))
         return ref
@@ -112,14 +117,11 @@ def create(backend: Backend) -> Iterator[Creator]:
         creator.cleanup()
 
 
-def user_data_for(backend: Backend) -> str | None:
-    """What the engine would hand the handler for the backend's contextualisation."""
-    section = backend.contextualisation() or {}
-    if section.get("type") == "cloudinit":
-        return str(section["context_template"])
-    if section.get("type") == "docker":
-        return json.dumps({"env": section.get("env") or {}, "command": section.get("command")})
-    return None
+def user_data_for(backend: Backend, node: str, instance_id: str) -> str | None:
+    """What the engine hands the handler for the backend's contextualisation."""
+    ctx = TemplateContext(infra_id=backend.infra_id, infra_name="contract", node_name=node,
+                          instance_id=instance_id)
+    return render_user_data(TemplateRenderer(), backend.contextualisation(), ctx)
 
 
 def recoverer(handler: ResourceHandler) -> Recoverable:
@@ -235,30 +237,44 @@ def test_a_refused_create_gives_one_clear_message_and_leaves_nothing(
     assert recoverer(handler).recover(instance_id, config) is None
 
 
-@each_cloud_with_credentials
-def test_no_secret_appears_in_any_error_or_log_line(backend: Backend, create: Creator,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
-    """occo's own log lines at any level, and every library's warnings and errors.
+@pytest.fixture
+def occo_logging() -> Iterator[Callable[[dict[str, Any]], None]]:
+    """Configure occo's process logging (DEBUG, redacting the given auth_data's
+    secrets) as a command would; put the process's logging back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
 
-    (Cloud SDKs' own DEBUG output is theirs: botocore, for one, logs the
-    request headers, access key id included. occo configures no logging that
-    would show it.)
-    """
+    def configure(auth_data: dict[str, Any]) -> None:
+        configure_logging("debug", "console", redact=AuthData.parse(auth_data).redactor)
+
+    yield configure
+    configure_logging("warning", "console")            # removes occo's handler
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+
+
+@each_cloud_with_credentials
+def test_no_secret_appears_in_any_error_or_log_line(
+        backend: Backend, create: Creator, occo_logging: Callable[[dict[str, Any]], None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Every line occo's logging emits at DEBUG, the cloud SDK's own included."""
     refusal = backend.refuse("bad_credentials")
+    assert backend.auth_data is not None and refusal.auth_data is not None
+    both = {"resource": backend.auth_data["resource"] + refusal.auth_data["resource"]}
+    occo_logging(both)
+    handler = backend.handler()
+    ref = create(handler)
+    wait_state(handler, ref, ResourceState.RUNNING)
+    handler.address(ref)
+    handler.destroy(ref)
+    with pytest.raises(OccoError) as caught:
+        create(backend.handler(refusal), refusal.resource)
+    emitted = capsys.readouterr().err
+    assert f"{backend.name} " in emitted or "occo.resources" in emitted   # the handler did log
     secrets = set(backend.secrets) | _auth_values(refusal.auth_data)
-    with caplog.at_level(logging.DEBUG):
-        handler = backend.handler()
-        ref = create(handler)
-        wait_state(handler, ref, ResourceState.RUNNING)
-        handler.address(ref)
-        handler.destroy(ref)
-        with pytest.raises(OccoError) as caught:
-            create(backend.handler(refusal), refusal.resource)
-    shown = [r for r in caplog.records
-             if r.name.split(".")[0] == "occo" or r.levelno >= logging.WARNING]
-    assert any(r.name.startswith("occo.resources") for r in shown)   # the handler did log
-    lines = [str(caught.value)] + [logging.Formatter().format(r) for r in shown]
-    assert {s for s in secrets for line in lines if s in line} == set()
+    assert {s for s in secrets if s in emitted or s in str(caught.value)} == set()
 
 
 def _auth_values(auth_data: dict[str, Any] | None) -> set[str]:
@@ -275,15 +291,17 @@ def occo_for(backend: Backend, tmp_path: Path) -> Iterator[Callable[..., Occo]]:
     ``head`` and ``worker`` (depends on head, scaling 1..3)."""
     made: list[Occo] = []
 
-    def make(resource: dict[str, Any] | None = None, refusal: Refusal | None = None) -> Occo:
+    def make(resource: dict[str, Any] | None = None, refusal: Refusal | None = None,
+             contextualisation: dict[str, Any] | None = None) -> Occo:
         auth = refusal.auth_data if refusal else backend.auth_data
         occo = Occo(Config(home=backend.home, auth_data=auth, create_timeout=60,
                            destroy_timeout=60), store=backend.store)
         made.append(occo)
         resource = refusal.resource if refusal else resource or backend.resource()
         impl = {"resource": resource, "health_check": {"ping": False}}
-        if backend.contextualisation():
-            impl["contextualisation"] = backend.contextualisation()
+        context = contextualisation or backend.contextualisation()
+        if context:
+            impl["contextualisation"] = context
         defs = tmp_path / "nodes.yaml"
         defs.write_text(json.dumps({"node_def:head": [impl], "node_def:worker": [impl]}))
         occo.import_node_definitions(defs)
@@ -362,7 +380,7 @@ def test_a_refused_build_rolls_back_leaving_nothing(backend: Backend, kind: str,
 def test_a_resource_failing_after_create_fails_the_build_and_is_removed(
         backend: Backend, occo_for: Callable[..., Occo], tmp_path: Path) -> None:
     failing = backend.failing()
-    occo = occo_for(failing.resource)
+    occo = occo_for(failing.resource, contextualisation=failing.contextualisation)
     with pytest.raises(BuildFailed) as caught:
         occo.build(write_infra(tmp_path))
     assert failing.reason in str(caught.value)
