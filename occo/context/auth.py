@@ -33,7 +33,8 @@ __all__ = ["REDACTED", "AuthData", "AuthEntry", "Redactor", "describe_section"]
 REDACTED = "***"
 #: auth_data keys whose values name someone rather than prove who they are
 NOT_SECRET = frozenset({"type", "username", "user", "user_name", "email", "client_name",
-                        "user_domain_name", "project_domain_name", "domain", "auth_type"})
+                        "user_domain_name", "project_domain_name", "domain", "auth_type",
+                        "tls_ca_cert", "tls_client_cert"})
 _MIN_SECRET_LEN = 4
 _SHOWN_KEYS = ("type", "name", "endpoint")
 

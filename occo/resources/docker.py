@@ -22,7 +22,7 @@ one whose id occo never recorded, and destroy stops it (``stop_timeout``
 seconds of grace, then SIGKILL) and removes it with its anonymous volumes.
 
 Credentials are optional: an ``auth_data.yaml`` entry matching the resource
-may give TLS files for a ``tcp://`` Engine (see :func:`tls_config`).
+may give TLS material for a ``tcp://`` Engine (see :mod:`occo.resources.docker_client`).
 Example node definition::
 
     'node_def:hello':
@@ -47,9 +47,7 @@ import json
 import logging
 import re
 import shlex
-import socket
 import threading
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -69,6 +67,7 @@ from occo.resources.base import (
     StateReport,
 )
 from occo.resources.cloud import CloudHandler
+from occo.resources.docker_client import EngineClients, is_unreachable, one_line
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -79,7 +78,6 @@ LABEL_INSTANCE = "occo.instance_id"
 LABEL_INFRA = "occo.infra_id"
 LABEL_NODE = "occo.node"
 LABEL_ORIGIN = "occo.origin"
-REQUEST_TIMEOUT = 60
 LOG_TAIL_LINES = 5
 
 _S = ResourceState
@@ -92,8 +90,7 @@ DOCKER_STATE_MAP: dict[str, ResourceState] = {
 """Container statuses -> occo's; a container that stopped will not come back by itself."""
 
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
-_HTML_TAG = re.compile(r"<[^>]{0,200}>")
-MESSAGE_LIMIT = 400
+
 
 
 def docker_state(status: str | None) -> ResourceState:
@@ -148,21 +145,6 @@ def engine_host(endpoint: str) -> str:
     return "127.0.0.1"
 
 
-def tls_config(auth: Mapping[str, Any], endpoint: str) -> Any:
-    """TLS settings from an auth_data entry: ``tls_ca_cert``, ``tls_client_cert``,
-    ``tls_client_key`` (file paths) and ``tls_verify`` (default true); False when the
-    entry names none of them."""
-    from docker.tls import TLSConfig
-
-    ca, cert, key = (auth.get(k) for k in ("tls_ca_cert", "tls_client_cert", "tls_client_key"))
-    if not (ca or cert or key):
-        return False
-    verify = auth.get("tls_verify", True) is not False
-    client_cert = (str(cert), str(key)) if cert and key else None
-    return TLSConfig(client_cert=client_cert, ca_cert=str(ca) if ca else None,
-                     verify=str(ca) if verify and ca else verify)
-
-
 class DockerHandler(CloudHandler):
     """Containers on a Docker Engine (or Swarm), one per instance."""
 
@@ -171,64 +153,23 @@ class DockerHandler(CloudHandler):
 
     def __init__(self, env: HandlerEnv) -> None:
         super().__init__(env)
-        self._clients: dict[str, DockerClient] = {}
-        # Their connections are closed with the handler, not left to the collector.
-        weakref.finalize(self, _close_all, self._clients)
-        self._images: set[tuple[str, str]] = set()        # (client key, image) made ready
+        self._engines = EngineClients(self._auth, env.home, self._redact)
+        self._images: set[tuple[str, str]] = set()        # (engine key, image) made ready
         self._image_locks: dict[tuple[str, str], threading.Lock] = {}
 
-    # -- clients --------------------------------------------------------------------
-    def _auth_for(self, config: DockerResource) -> dict[str, Any]:
-        found = self._auth.find("resource", config.model_dump(mode="json", exclude_none=True))
-        return dict(found.auth_data) if found else {}
-
-    def _key(self, config: DockerResource) -> str:
-        return json.dumps([config.endpoint, self._auth_for(config)], sort_keys=True, default=str)
-
     def client(self, config: BaseModel) -> DockerClient:
-        """A Docker SDK client for the Engine of this resource section (shared per
-        endpoint and credentials); for callers that act on containers themselves."""
-        docker_config = to_docker_config(config)
-        key = self._key(docker_config)
-        with self._lock:                  # one client per Engine, even when asked at once
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = self._connect(docker_config)
-        return client
+        """The Docker SDK client for the Engine of this resource section (shared per
+        endpoint and credentials), for callers that act on containers themselves."""
+        return self._engines.get(to_docker_config(config))
 
-    def _connect(self, config: DockerResource) -> DockerClient:
-        import docker
-
-        try:
-            _probe_unix_socket(config.endpoint)
-            return docker.DockerClient(
-                base_url=config.endpoint, version="auto", timeout=REQUEST_TIMEOUT,
-                tls=tls_config(self._auth_for(config), config.endpoint), user_agent="occo")
-        except Exception as exc:  # noqa: BLE001 - translated into one message
-            raise self._error(exc, "connecting", config) from None
-
-    # -- errors ---------------------------------------------------------------------
     def _error(self, exc: BaseException, doing: str, config: DockerResource) -> ResourceError:
-        """One clear, secret-free message for what the Engine (or the way to it) said."""
-        if isinstance(exc, ResourceError):
-            return exc
-        where = f"the Docker Engine at {config.endpoint}"
-        status = getattr(exc, "status_code", None)
-        explanation = getattr(exc, "explanation", None)
-        if status is not None and explanation:
-            text = f"{where}: {doing} failed: {one_line(str(explanation))} (HTTP {status})"
-        elif _is_unreachable(exc):
-            text = f"cannot reach {where} while {doing}: {_root_cause(exc)}"
-        else:
-            text = f"{where}: {doing} failed: {_root_cause(exc)}"
-        retry = 10.0 if status in (429, 503) else None
-        return ResourceError(self._redact(text), handler=self.name, retry_after=retry)
+        return self._engines.error(exc, doing, config)
 
     # -- images ---------------------------------------------------------------------
     def _ensure_image(self, client: DockerClient, config: DockerResource) -> str:
         """``image:tag`` on the Engine, made ready the way ``origin`` says."""
         ref = f"{config.image}:{config.tag}"
-        key = (self._key(config), ref)
+        key = (self._engines.key(config), ref)
         with self._lock:
             if key in self._images:
                 return ref
@@ -358,7 +299,7 @@ class DockerHandler(CloudHandler):
         for ref in refs:
             config = to_docker_config(ref.config)
             client = self.client(config)
-            key = self._key(config)
+            key = self._engines.key(config)
             try:
                 if key not in listings:
                     listings[key] = {str(c["Id"]): str(c.get("State") or "") for c in
@@ -435,29 +376,6 @@ class DockerHandler(CloudHandler):
             raise self._error(exc, f"removing container {container_id[:12]}", config) from None
 
 
-def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """An Engine's message as one bounded line (some carry an HTML page or a log)."""
-    text = " ".join(_HTML_TAG.sub(" ", text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _probe_unix_socket(endpoint: str) -> None:
-    """Connect once to a ``unix://`` Engine and close again: the SDK leaks the socket
-    of a connection that fails, so a missing or dead socket is found here first."""
-    if not endpoint.startswith("unix://"):
-        return
-    path = endpoint[len("unix://"):]
-    path = path if path.startswith("/") else "/" + path   # unix://var/run/... as Occopus wrote
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(REQUEST_TIMEOUT)
-        sock.connect(path)
-
-
-def _close_all(clients: dict[str, Any]) -> None:
-    for client in clients.values():
-        client.close()
-
-
 def _stream_error(reply: Any) -> str | None:
     """The error of a streamed Engine reply (JSON lines), if it carries one."""
     for line in str(reply or "").splitlines():
@@ -474,31 +392,6 @@ def _may_have_created(exc: BaseException) -> bool:
     """Whether a failed create call may still have made a container (a timeout,
     a dropped connection) rather than being refused outright."""
     status = getattr(exc, "status_code", None)
-    return not (isinstance(status, int) and 400 <= status < 500) and not _is_unreachable(exc)
+    return not (isinstance(status, int) and 400 <= status < 500) and not is_unreachable(exc)
 
 
-def _is_unreachable(exc: BaseException) -> bool:
-    names = {c.__name__ for c in type(exc).__mro__}
-    if names & {"ConnectionError", "FileNotFoundError", "PermissionError", "TimeoutError",
-                 "SSLError"}:
-        return "ReadTimeout" not in names
-    cause = exc.__cause__ or exc.__context__
-    return cause is not None and cause is not exc and _is_unreachable(cause)
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason, as a user can act on it (not a chain of wrappers)."""
-    seen: set[int] = set()
-    current: BaseException = exc
-    while id(current) not in seen:
-        seen.add(id(current))
-        nested = [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
-        following = current.__cause__ or current.__context__ or (nested[-1] if nested else None)
-        if following is None:
-            break
-        current = following
-    if isinstance(current, FileNotFoundError) and current.filename is None:
-        return "no such socket"
-    if isinstance(current, OSError) and current.strerror:
-        return current.strerror
-    return str(current) or type(current).__name__

@@ -9,6 +9,10 @@ has a route is skipped. The daemon leaves the host's iptables, IP forwarding
 and masquerading alone, so two daemons never fight over them; its containers
 are reachable from the host on that bridge and nowhere else.
 
+Besides its socket, the daemon listens on 127.0.0.1 with TLS and client
+certificates (a CA the tests make; :class:`TlsFiles`), so credentials are
+tested too.
+
 Images come from ``docker import`` of a rootfs holding busybox-static (no
 registry is reachable): :data:`IMAGE` has ``sh``, ``sleep`` and friends and
 ``/root/start.sh``, which writes ``$message`` to ``/root/message.txt``, serves
@@ -26,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -117,6 +122,83 @@ def _claim_subnet() -> tuple[ipaddress.IPv4Network, str, IO[str]]:
     raise RuntimeError(f"no free /24 left in {SUBNETS} for a test Docker Engine")
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA, the daemon's certificate for 127.0.0.1, a client certificate it accepts
+    and one from another CA that it refuses, as PEM files in ``directory``."""
+
+    directory: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> TlsFiles:
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
+        directory.mkdir(parents=True, exist_ok=True)
+        ca_key, ca = _certificate("occo test CA")
+        rogue_key, rogue = _certificate("someone else's CA")
+        server = ExtendedKeyUsageOID.SERVER_AUTH
+        client = ExtendedKeyUsageOID.CLIENT_AUTH
+        for name, (key, cert) in {
+                "server": _certificate("dockerd", (ca_key, ca), server),
+                "client": _certificate("occo", (ca_key, ca), client),
+                "rogue": _certificate("mallory", (rogue_key, rogue), client)}.items():
+            (directory / f"{name}-cert.pem").write_bytes(_pem(cert))
+            (directory / f"{name}-key.pem").write_bytes(_pem(key))
+        (directory / "ca.pem").write_bytes(_pem(ca))
+        return cls(directory)
+
+    def path(self, name: str) -> str:
+        return str(self.directory / f"{name}.pem")
+
+    def text(self, name: str) -> str:
+        return (self.directory / f"{name}.pem").read_text()
+
+
+def _certificate(name: str, issuer: tuple[Any, Any] | None = None,
+                 usage: Any = None) -> tuple[Any, Any]:
+    """An EC key and its certificate: self-signed CA without ``issuer``, else a leaf
+    for 127.0.0.1 with the extended key ``usage``."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(hours=1))
+               .not_valid_after(now + datetime.timedelta(days=2)))
+    if issuer is None:
+        builder = builder.issuer_name(subject).add_extension(
+            x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        return key, builder.sign(key, hashes.SHA256())
+    builder = builder.issuer_name(issuer[1].subject).add_extension(
+        x509.ExtendedKeyUsage([usage]), critical=False).add_extension(
+        x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+        critical=False)
+    return key, builder.sign(issuer[0], hashes.SHA256())
+
+
+def _pem(item: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    if hasattr(item, "public_bytes"):
+        return bytes(item.public_bytes(serialization.Encoding.PEM))
+    return bytes(item.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass
 class DockerEngine:
     """One ``dockerd`` with its own directory, socket and bridge."""
@@ -125,12 +207,19 @@ class DockerEngine:
     subnet: ipaddress.IPv4Network | None = None
     bridge: str = ""
     process: subprocess.Popen[bytes] | None = None
+    tls: TlsFiles | None = None
+    port: int = 0
     _lock: IO[str] | None = None
     _client: Any = None
 
     @property
     def url(self) -> str:
         return f"unix://{self.base / 'docker.sock'}"
+
+    @property
+    def tls_url(self) -> str:
+        """The same daemon over TCP, TLS and client certificates (see :attr:`tls`)."""
+        return f"tcp://127.0.0.1:{self.port}"
 
     def start(self) -> DockerEngine:
         dockerd = shutil.which("dockerd")
@@ -143,11 +232,15 @@ class DockerEngine:
                         ["ip", "link", "set", self.bridge, "up"]):
             subprocess.run(command, check=True, capture_output=True)
         (self.base / "daemon.json").write_text("{}")
+        self.tls = TlsFiles.make(self.base / "tls")
+        self.port = _free_port()
         log = open(self.base / "dockerd.log", "wb")  # noqa: SIM115 - the daemon keeps it
         self.process = subprocess.Popen(
             [dockerd, "--data-root", str(self.base / "data"),
              "--exec-root", str(self.base / "exec"), "--pidfile", str(self.base / "dockerd.pid"),
              "--host", self.url, "--config-file", str(self.base / "daemon.json"),
+             "--host", self.tls_url, "--tlsverify", "--tlscacert", self.tls.path("ca"),
+             "--tlscert", self.tls.path("server-cert"), "--tlskey", self.tls.path("server-key"),
              "--bridge", self.bridge, "--iptables=false", "--ip-masq=false",
              "--ip-forward=false", "--userland-proxy=false", "--storage-driver", "vfs",
              "--log-level", "warn"],

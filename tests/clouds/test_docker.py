@@ -316,3 +316,70 @@ def test_docker_needs_no_auth_data_but_uses_a_matching_entry(
                                          auth_data=doubled))
     with pytest.raises(ConfigError, match="matches more than one entry"):
         create(ambiguous, config(docker_engine))
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def tls_auth(engine: DockerEngine, **values: str) -> dict[str, Any]:
+    assert engine.tls is not None
+    base = {"tls_ca_cert": engine.tls.path("ca"), "tls_client_cert": engine.tls.path("client-cert"),
+            "tls_client_key": engine.tls.path("client-key")}
+    return {"resource": [{"type": "docker", "endpoint": engine.tls_url,
+                          "auth_data": {**base, **values}}]}
+
+
+def tls_handler(tmp_path: Path, auth: dict[str, Any]) -> DockerHandler:
+    return DockerHandler(HandlerEnv(home=tmp_path, store=None,  # type: ignore[arg-type]  # unused
+                                    auth_data=auth))
+
+
+def test_tls_ignores_ca_bundles_and_proxies_from_the_environment(
+        docker_engine: DockerEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    handler = tls_handler(tmp_path, tls_auth(docker_engine))
+    ref = create(handler, config(docker_engine, endpoint=docker_engine.tls_url))
+    assert wait_until(lambda: handler.state(ref).state == ResourceState.RUNNING, what="running")
+    handler.destroy(ref)
+
+
+def test_an_engine_certificate_the_ca_does_not_verify_is_named(
+        docker_engine: DockerEngine, tmp_path: Path) -> None:
+    assert docker_engine.tls is not None
+    handler = tls_handler(tmp_path, tls_auth(docker_engine,
+                                             tls_ca_cert=docker_engine.tls.path("rogue-cert")))
+    with pytest.raises(ResourceError) as caught:
+        create(handler, config(docker_engine, endpoint=docker_engine.tls_url))
+    assert str(caught.value) == (
+        f"the Docker Engine at {docker_engine.tls_url} has a TLS certificate that the "
+        f"tls_ca_cert of resource entry #1 {{type: docker, endpoint: {docker_engine.tls_url}}} "
+        "of auth_data.yaml does not verify: certificate verify failed: unable to get local "
+        "issuer certificate")
+
+
+def test_tls_material_that_is_missing_is_a_config_error(docker_engine: DockerEngine,
+                                                         tmp_path: Path) -> None:
+    entry = f"auth_data.yaml: resource entry #1 {{type: docker, endpoint: {docker_engine.tls_url}}}"
+    resource = config(docker_engine, endpoint=docker_engine.tls_url)
+    for values, message in [
+            ({"tls_ca_cert": "/nonexistent/ca.pem"},
+             "tls_ca_cert /nonexistent/ca.pem is neither a file nor PEM text"),
+            ({"tls_client_key": "/secret/place/key.pem"},
+             "tls_client_key is neither a file nor PEM text"),          # its path is not shown
+            ({"tls_client_key": ""}, "tls_client_cert and tls_client_key go together")]:
+        with pytest.raises(ConfigError) as caught:
+            create(tls_handler(tmp_path, tls_auth(docker_engine, **values)), resource)
+        assert str(caught.value) == f"{entry}: {message}"
+
+
+def test_a_key_given_as_pem_text_is_kept_in_a_private_file(docker_engine: DockerEngine,
+                                                            tmp_path: Path) -> None:
+    assert docker_engine.tls is not None
+    key = docker_engine.tls.text("client-key")
+    handler = tls_handler(tmp_path, tls_auth(docker_engine, tls_client_key=key))
+    handler.destroy(create(handler, config(docker_engine, endpoint=docker_engine.tls_url)))
+    [written] = (tmp_path / "docker-tls").iterdir()
+    assert written.read_text() == key
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "docker-tls").stat().st_mode & 0o777 == 0o700

@@ -40,7 +40,7 @@ def test_docs_build_with_warnings_as_errors(tmp_path: Path) -> None:
     for page in ("installation", "tutorial", "concepts", "infra_description",
                  "node_definitions", "templating", "configuration", "commands",
                  "maintenance", "python_api", "handlers/local", "handlers/dummy",
-                 "differences"):
+                 "handlers/writing", "differences"):
         assert f'href="{page}.html"' in index, f"{page} is not in the table of contents"
 
 

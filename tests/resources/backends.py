@@ -312,10 +312,27 @@ class DockerBackend(Backend):
     def __init__(self, home: Path, engine: dk.DockerEngine) -> None:
         super().__init__(home)
         self.engine = engine
+        assert engine.tls is not None
+        self.tls = engine.tls
         self._before = {str(c["Id"]) for c in engine.containers()}
 
+    def _auth(self, client: str) -> dict[str, Any]:
+        """TLS material as auth_data holds it: files, and the key's PEM text itself."""
+        return {"resource": [{"type": "docker", "endpoint": self.engine.tls_url, "auth_data": {
+            "tls_ca_cert": self.tls.path("ca"), "tls_client_cert": self.tls.path(f"{client}-cert"),
+            "tls_client_key": self.tls.text(f"{client}-key")}}]}
+
+    @property
+    def auth_data(self) -> AuthData:
+        return self._auth("client")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.tls.text("client-key"),)
+
     def resource(self) -> dict[str, Any]:
-        return {"type": "docker", "endpoint": self.engine.url, "image": dk.IMAGE,
+        """Over TCP with TLS and a client certificate (the socket: test_docker.py)."""
+        return {"type": "docker", "endpoint": self.engine.tls_url, "image": dk.IMAGE,
                 "tag": dk.TAG, "origin": "local", "stop_timeout": 5}
 
     def contextualisation(self) -> dict[str, Any] | None:
@@ -326,10 +343,15 @@ class DockerBackend(Backend):
                        {"type": "docker", "command": "sh -c 'echo broken disk >&2; exit 3'"})
 
     def refuse(self, kind: str, *, allow: int = 0) -> Refusal:
+        url = self.engine.tls_url
+        if kind == "bad_credentials":
+            return Refusal(self._auth("rogue"), self.resource(), (
+                f"the Docker Engine at {url} rejected the TLS client certificate of resource "
+                f"entry #1 {{type: docker, endpoint: {url}}} of auth_data.yaml: sslv3 alert bad "
+                "certificate"))
         if kind == "missing_image":
-            return Refusal(None, {**self.resource(), "image": "occo-test/missing"}, (
-                f"the Docker Engine at {self.engine.url} has no image 'occo-test/missing:1' "
-                "(origin: local)"))
+            return Refusal(self.auth_data, {**self.resource(), "image": "occo-test/missing"}, (
+                f"the Docker Engine at {url} has no image 'occo-test/missing:1' (origin: local)"))
         if kind == "unreachable":
             url = f"unix://{self.home / 'no-such.sock'}"
             return Refusal(None, {**self.resource(), "endpoint": url},

@@ -58,7 +58,7 @@ CLOUDS = [
     Cloud("local"),
     Cloud("nova", refuses=("bad_credentials", "quota")),
     Cloud("ec2", refuses=("bad_credentials", "quota")),
-    Cloud("docker", refuses=("missing_image", "unreachable")),
+    Cloud("docker", refuses=("bad_credentials", "missing_image", "unreachable")),
 ]
 
 
