@@ -92,7 +92,6 @@ DOCKER_STATE_MAP: dict[str, ResourceState] = {
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
 
-
 def docker_state(status: str | None) -> ResourceState:
     return DOCKER_STATE_MAP.get((status or "").lower(), ResourceState.UNKNOWN)
 
