@@ -7,7 +7,7 @@ services do where occo depends on it:
 
 * Keystone issues tokens for a known user (password) or application
   credential, and refuses anything else with 401.
-* Nova servers go BUILD -> ACTIVE after ``build_polls`` GETs, or to ERROR
+* Nova servers go BUILD -> ACTIVE after ``build_polls`` GETs or listings, or to ERROR
   (with a fault) when booted from an image or flavor listed in
   ``error_images`` / ``error_flavors``; a create over ``quota_instances``
   gets 403 "Quota exceeded"; a GET or DELETE of an unknown server gets 404.
@@ -438,6 +438,8 @@ class FakeOpenStack:
         name = req.args.get("name")
         found = [s for s in self.servers.values()
                  if name is None or re.search(name, s.name)]
+        for server in found:               # a listing observes each server, as a GET does
+            self._advance(server)
         return 200, {"servers": [self._server_view(s) for s in found]}
 
     def _delete_server(self, _req: Request, _body: Any, server_id: str) -> tuple[int, Any]:
