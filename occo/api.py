@@ -26,6 +26,7 @@ from occo.store.records import (
     ExecutionRecord,
     InfraGroupRecord,
     InfraRecord,
+    JobTaskRecord,
     TaskRecord,
 )
 from occo.store.store import Store
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the engine loads on first use: listing must start fast
     from occo.engine.executions import ExecutionRunner
     from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
     from occo.engine.maintainer import Maintainer, PassResult
+    from occo.engine.orchestrate import OrchestrationOutcome, Orchestrator
     from occo.engine.requests import ScaleAccepted
     from occo.model.description import InfraDescription
 
@@ -250,13 +252,104 @@ class Occo:
         self.store.infras.set_notify_url(infra_id, url, secret)
         return secret
 
+    # -- orchestrations (day-2 jobs on running instances) --------------------------------
+    @cached_property
+    def orchestrator(self) -> Orchestrator:
+        from occo.context.auth import AuthData
+        from occo.engine.orchestrate import Orchestrator
+
+        return Orchestrator(self.store, self.registry, AuthData.parse(self.config.auth_data))
+
+    def submit_orchestration(self, infra_id: str, path: str | Path | None = None, *,
+                             text: str | None = None, source: str | None = None,
+                             restrict: tuple[str, ...] = (), ignore_cache: bool = False,
+                             parallelize: bool = False,
+                             creator: str | None = None) -> tuple[str, list[JobTaskRecord]]:
+        """Plan an orchestration file (``path``, or ``text`` named ``source``) over the
+        infrastructure's ready instances and record it as a queued execution; its id
+        and its tasks.
+
+        ``text`` may not ADD local files: it came from elsewhere (a REST body).
+        Nothing is recorded when the file, a target or a transport setting is wrong.
+        """
+        from occo.configure.orchestration import load_orchestration
+        from occo.engine.orchestrate import OrchestrateOptions
+        from occo.errors import UserInputError
+
+        if (path is None) == (text is None):
+            raise UserInputError("give an orchestration file or its text, not both or neither")
+        if path is not None:
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UserInputError(f"cannot read {str(path)!r}: {exc}") from None
+            parsed = load_orchestration(text, str(path), str(Path(path).resolve().parent))
+        else:
+            assert text is not None
+            parsed = load_orchestration(text, source or "<orchestration>", None)
+        options = OrchestrateOptions(tuple(restrict), ignore_cache,
+                                     self.config.concurrency if parallelize else 1)
+        return self.orchestrator.submit(infra_id, parsed, options, creator=creator)
+
+    def orchestrate(self, infra_id: str, path: str | Path, *,
+                    restrict: tuple[str, ...] = (), ignore_cache: bool = False,
+                    parallelize: bool = False, cancel: threading.Event | None = None,
+                    on_queued: Callable[[str, list[JobTaskRecord]], None] | None = None,
+                    progress: Callable[[JobTaskRecord], None] | None = None,
+                    ) -> OrchestrationOutcome:
+        """Submit and run an orchestration here, to its end.
+
+        Raises JobsFailed (after every other instance ran on) when a job failed,
+        Interrupted when ``cancel`` stopped it; the execution keeps the report.
+        """
+        from occo.engine.orchestrate import run_and_end
+        from occo.engine.watch import watch_requests
+        from occo.errors import Interrupted, OccoError
+        from occo.model.states import ExecutionStatus
+
+        execution_id, tasks = self.submit_orchestration(
+            infra_id, path, restrict=restrict, ignore_cache=ignore_cache,
+            parallelize=parallelize)
+        if on_queued is not None:
+            on_queued(execution_id, tasks)
+        cancel = cancel or threading.Event()
+        self.store.executions.move(execution_id, (ExecutionStatus.QUEUED,),
+                                   ExecutionStatus.STARTED)
+        status, error = ExecutionStatus.FAILED, "interrupted"
+        try:
+            with watch_requests(self.store, execution_id, cancel, threading.Event()):
+                outcome = run_and_end(self.orchestrator, execution_id, cancel=cancel,
+                                      progress=progress)
+            if cancel.is_set():
+                status, error = ExecutionStatus.CANCELLED, "cancelled"
+                raise Interrupted(f"execution {execution_id} was cancelled; jobs not started "
+                                  "were not run")
+            status, error = ExecutionStatus.TERMINATED, ""
+            return outcome
+        except OccoError as exc:
+            if status != ExecutionStatus.CANCELLED:
+                status = ExecutionStatus.CANCELLED if cancel.is_set() else ExecutionStatus.FAILED
+                error = str(exc)
+            raise
+        finally:
+            self.store.executions.finish(execution_id, status, error=error or None,
+                                         keep_terminal=True)
+
+    def job_tasks(self, execution_id: str) -> list[JobTaskRecord]:
+        """The job x instance tasks of an orchestration, in order (empty for others)."""
+        return self.store.job_tasks.for_execution(execution_id)
+
+    def job_task(self, task_id: str) -> JobTaskRecord:
+        return self.store.job_tasks.get(task_id)
+
     # -- executions, infrastructure groups, execution groups ------------------------------
     def execution_runner(self, *, parallelize: bool = True) -> ExecutionRunner:
         from occo.engine.executions import ExecutionRunner
 
         return ExecutionRunner(self.store, self.lifecycle,
                                lambda: self.maintainer(parallelize=parallelize),
-                               self._options(parallelize, None))
+                               self._options(parallelize, None),
+                               orchestrator=lambda: self.orchestrator)
 
     def execution_action(self, execution_id: str, action: str) -> bool:
         """cancel, force-cancel, kill, resume or force-resume one execution."""

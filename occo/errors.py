@@ -155,3 +155,9 @@ class Terminated(Interrupted):
 
     exit_code = 143
     kind = "terminated"
+
+
+class JobsFailed(OccoError):
+    """Orchestration jobs failed on some instances (the others ran to their end)."""
+
+    kind = "jobs_failed"

@@ -52,6 +52,22 @@ def show(obj: tuple[str | None, str | None], execution_id: str, report: bool) ->
         data = dataclasses.asdict(record)
         data.pop("report")
         data["tasks"] = [dataclasses.asdict(t) for t in occo.execution_tasks(record.id)]
+        job_tasks = occo.job_tasks(record.id)
+        if job_tasks:           # an orchestration: one task per job x instance
+            data["job_tasks"] = [{k: v for k, v in dataclasses.asdict(t).items() if k != "step"}
+                                 for t in job_tasks]
+        echo_json(data)
+
+
+@main.command("task")
+@click.argument("task_id")
+@click.pass_obj
+@handle_errors
+def task(obj: tuple[str | None, str | None], task_id: str) -> None:
+    """One job x instance task of an orchestration: status, exit code, output tail."""
+    with open_api(*obj) as occo:
+        data = dataclasses.asdict(occo.job_task(task_id))
+        data.pop("step")
         echo_json(data)
 
 

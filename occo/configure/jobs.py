@@ -32,7 +32,7 @@ import posixpath
 import re
 import shlex
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,8 @@ from typing import Any
 from occo.context.templating import TemplateContext, TemplateRenderer
 from occo.errors import DescriptionError
 
-__all__ = ["VERBS", "Add", "Arg", "Env", "JobPlan", "Run", "Step", "Workdir", "plan_jobs"]
+__all__ = ["VERBS", "Add", "Arg", "Env", "JobEntry", "JobPlan", "Run", "Step", "Workdir",
+           "job_entries", "plan_jobs", "render_job"]
 
 VERBS = ("RUN", "ADD", "COPY", "WORKDIR", "ENV", "ARG")
 DEFAULT_TIMEOUT = 600.0
@@ -118,6 +119,73 @@ class JobPlan:
 # --------------------------------------------------------------------------- parsing
 
 
+@dataclass(frozen=True)
+class JobEntry:
+    """One job as written, before rendering: where it is and which nodes it targets."""
+
+    where: str                              # e.g. ``jobs[1].jobs[0]``
+    path: tuple[int | str, ...]             # the same, as a data path (for file:line:col)
+    job: Mapping[str, Any]
+    targets: tuple[str, ...] | None         # None: every node
+
+
+Complaint = Callable[[str, tuple[int | str, ...], str], Exception]
+
+
+def job_entries(items: Any, prefix: str, bad: Complaint,
+                target_words: str = "node names") -> list[JobEntry]:
+    """Flatten job items and ``{targets, jobs}`` groups in order, checking their shape.
+
+    ``bad(where, path, message)`` makes the error to raise.
+    """
+    if not isinstance(items, list):
+        raise bad(prefix, (), "jobs must be a list")
+    entries: list[JobEntry] = []
+    for i, item in enumerate(items):
+        where, path = f"{prefix}[{i}]", (i,)
+        if not isinstance(item, Mapping):
+            raise bad(where, path, "a job must be a mapping like {RUN: command}")
+        if "jobs" not in item and "targets" not in item:
+            check_job(item, where, path, bad)
+            entries.append(JobEntry(where, path, item, None))
+            continue
+        extra = set(item) - {"jobs", "targets"}
+        if extra:
+            raise bad(where, path, f"a job group has only 'targets' and 'jobs', not "
+                                   f"{', '.join(map(str, sorted(extra)))}")
+        targets = item.get("targets")
+        if targets is not None and (not isinstance(targets, list)
+                                    or not all(isinstance(t, str) for t in targets)):
+            raise bad(where, (*path, "targets"), f"'targets' must be a list of {target_words}")
+        jobs = item.get("jobs") or []
+        if not isinstance(jobs, list):
+            raise bad(where, (*path, "jobs"), "'jobs' must be a list")
+        for j, job in enumerate(jobs):
+            job_where, job_path = f"{where}.jobs[{j}]", (*path, "jobs", j)
+            if not isinstance(job, Mapping):
+                raise bad(job_where, job_path, "a job must be a mapping like {RUN: command}")
+            check_job(job, job_where, job_path, bad)
+            entries.append(JobEntry(job_where, job_path, job, tuple(targets) if targets
+                                    else None))
+    return entries
+
+
+def check_job(job: Mapping[str, Any], where: str, path: tuple[int | str, ...],
+              bad: Complaint) -> tuple[str, Any, float]:
+    """The job's verb, argument and timeout; its shape checked (values are checked later)."""
+    verbs = [k for k in job if str(k).upper() in VERBS]
+    extra = [str(k) for k in job if k not in verbs and k != "timeout"]
+    if extra or len(verbs) != 1:
+        what = f"unknown key(s) {', '.join(extra)}" if extra else \
+            f"{len(verbs)} verbs in one job"
+        raise bad(where, path, f"{what}; a job is one of {', '.join(VERBS)} "
+                               "(plus an optional timeout)")
+    timeout = job.get("timeout", DEFAULT_TIMEOUT)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        raise bad(where, (*path, "timeout"), "timeout must be a positive number of seconds")
+    return str(verbs[0]).upper(), job[verbs[0]], float(timeout)
+
+
 def plan_jobs(section: Mapping[str, Any] | None, renderer: TemplateRenderer,
               ctx: TemplateContext) -> JobPlan | None:
     """The node's job plan, or None when its config management is not ``jobs``."""
@@ -126,37 +194,27 @@ def plan_jobs(section: Mapping[str, Any] | None, renderer: TemplateRenderer,
     items = section.get("jobs") or []
     if not isinstance(items, list):
         raise DescriptionError(f"node '{ctx.node_name}': config_management jobs must be a list")
+
+    def bad(where: str, _path: tuple[int | str, ...], message: str) -> DescriptionError:
+        return _bad(ctx, where, message)
+
     variables = dict(ctx.variables)
     steps: list[Step] = []
-
-    def add(job: Any, where: str) -> None:
-        # Rendered only once selected: a job for other nodes may name what this one lacks.
-        rendered = renderer.render_tree(job, ctx, what=f"config_management {where}")
-        steps.append(_parse_job(rendered, where, ctx, variables))
-
-    for i, item in enumerate(items):
-        where = f"config_management.jobs[{i}]"
-        if not isinstance(item, Mapping):
-            raise _bad(ctx, where, "a job must be a mapping like {RUN: command}")
-        if "jobs" in item or "targets" in item:
-            extra = set(item) - {"jobs", "targets"}
-            if extra:
-                raise _bad(ctx, where, f"a job group has only 'targets' and 'jobs', not "
-                                       f"{', '.join(map(str, sorted(extra)))}")
-            targets = item.get("targets")
-            if targets is not None and (not isinstance(targets, list)
-                                        or not all(isinstance(t, str) for t in targets)):
-                raise _bad(ctx, where, "'targets' must be a list of node names")
-            jobs = item.get("jobs") or []
-            if not isinstance(jobs, list):
-                raise _bad(ctx, where, "'jobs' must be a list")
-            if targets and ctx.node_name not in targets:
-                continue
-            for j, job in enumerate(jobs):
-                add(job, f"{where}.jobs[{j}]")
-        else:
-            add(item, where)
+    for entry in job_entries(items, "config_management.jobs", bad):
+        if entry.targets and ctx.node_name not in entry.targets:
+            continue
+        steps.append(render_job(entry, renderer, ctx, variables))
     return JobPlan(infra_id=ctx.infra_id, node_name=ctx.node_name, steps=tuple(steps))
+
+
+def render_job(entry: JobEntry, renderer: TemplateRenderer, ctx: TemplateContext,
+               variables: Mapping[str, Any]) -> Step:
+    """Render one selected job for one instance and parse it into a step.
+
+    Rendered only once selected: a job for other nodes may name what this one lacks.
+    """
+    rendered = renderer.render_tree(dict(entry.job), ctx, what=f"job {entry.where}")
+    return _parse_job(rendered, entry.where, ctx, variables)
 
 
 def _bad(ctx: TemplateContext, where: str, message: str) -> DescriptionError:
@@ -167,23 +225,14 @@ def _parse_job(job: Any, where: str, ctx: TemplateContext,
                variables: Mapping[str, Any]) -> Step:
     if not isinstance(job, Mapping):
         raise _bad(ctx, where, "a job must be a mapping like {RUN: command}")
-    verbs = [k for k in job if str(k).upper() in VERBS]
-    extra = [str(k) for k in job if k not in verbs and k != "timeout"]
-    if extra or len(verbs) != 1:
-        what = f"unknown key(s) {', '.join(extra)}" if extra else \
-            f"{len(verbs)} verbs in one job"
-        raise _bad(ctx, where, f"{what}; a job is one of {', '.join(VERBS)} "
-                               "(plus an optional timeout)")
-    verb, value = str(verbs[0]).upper(), job[verbs[0]]
-    timeout = job.get("timeout", DEFAULT_TIMEOUT)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise _bad(ctx, where, "timeout must be a positive number of seconds")
+    verb, value, timeout = check_job(
+        job, where, (), lambda w, _p, m: _bad(ctx, w, m))
     if verb == "RUN":
         if isinstance(value, str) and value.strip():
-            return Run(value, where, float(timeout))
+            return Run(value, where, timeout)
         if isinstance(value, list) and value and all(isinstance(v, (str, int, float))
                                                      for v in value):
-            return Run(tuple(str(v) for v in value), where, float(timeout))
+            return Run(tuple(str(v) for v in value), where, timeout)
         raise _bad(ctx, where, "RUN needs a command (a string, or a list of arguments)")
     if verb in ("ADD", "COPY"):
         return _parse_add(value, where, ctx)

@@ -1,6 +1,7 @@
 """``auth_data.yaml``: which credentials a resource uses, and keeping them out of sight.
 
-The file has a ``resource:`` and a ``config_management:`` list. Each entry is
+The file has a ``resource:``, a ``config_management:`` and an ``ssh:`` list
+(credentials for orchestration jobs over SSH, matched like ``resource:``). Each entry is
 a filter plus an ``auth_data`` block; it applies to a resource when its keys
 other than ``auth_data`` are a sub-dict of the node's ``resource`` section
 (the same rule as a node's ``filter``). Exactly one entry must match: two
@@ -69,7 +70,7 @@ class Redactor:
 
 
 def _what(section: str) -> str:
-    return "resource" if section == "resource" else "config manager"
+    return {"resource": "resource", "ssh": "SSH access to"}.get(section, "config manager")
 
 
 def _secret_values(data: Any, key: str | None = None) -> Iterable[str]:

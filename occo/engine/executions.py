@@ -23,6 +23,7 @@ from occo.store.store import Store
 if TYPE_CHECKING:
     from occo.engine.lifecycle import Lifecycle, RunOptions
     from occo.engine.maintainer import Maintainer
+    from occo.engine.orchestrate import Orchestrator
 
 ACTIONS = ("cancel", "force-cancel", "kill", "resume", "force-resume")
 LEASE_WAIT = 30.0   # seconds a run waits for another holder of the infrastructure's lease
@@ -66,11 +67,13 @@ class ExecutionRunner:
     """Runs started executions; knows each workflow's entry point."""
 
     def __init__(self, store: Store, lifecycle: Lifecycle,
-                 maintainer: Callable[[], Maintainer], options: RunOptions) -> None:
+                 maintainer: Callable[[], Maintainer], options: RunOptions,
+                 orchestrator: Callable[[], Orchestrator] | None = None) -> None:
         self.store = store
         self.lifecycle = lifecycle
         self.maintainer = maintainer
         self.options = options
+        self.orchestrator = orchestrator
 
     def run_started(self, execution_id: str) -> None:
         """Run an execution already moved to STARTED; never raises."""
@@ -139,6 +142,10 @@ class ExecutionRunner:
                 raise Conflict(f"maintenance skipped: {result.skipped}")
             if result.status == S.FAILED:
                 raise OccoError(result.error or "the maintenance pass failed")
+        elif workflow == Workflow.ORCHESTRATE and self.orchestrator is not None:
+            from occo.engine.orchestrate import run_and_end
+
+            run_and_end(self.orchestrator(), execution_id, cancel=cancel)
         else:
             raise UserInputError(f"unknown workflow '{workflow}'")
 

@@ -16,7 +16,7 @@ from occo.model.yamlio import LocationIndex, format_path
 
 __all__ = ["SECTIONS", "AuthEntry", "parse_auth_entries"]
 
-SECTIONS = ("resource", "config_management")
+SECTIONS = ("resource", "config_management", "ssh")   # ssh: orchestration over SSH
 
 
 @dataclass(frozen=True)

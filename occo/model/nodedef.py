@@ -53,6 +53,7 @@ __all__ = [
     "MysqlDb",
     "PuppetSoloConfig",
     "UrlCheck",
+    "SshAccess",
     "load_node_definitions",
     "matches_filter",
     "parse_node_definitions",
@@ -177,6 +178,26 @@ class HealthCheck(_Section):
     command: StrictText | list[StrictText] | None = None
 
 
+# --------------------------------------------------------------------------- ssh access
+
+
+class SshAccess(_Section):
+    """How occo reaches an instance over SSH for orchestration jobs (occo's own section).
+
+    Credentials are not here: they come from the ``ssh`` list of auth_data.yaml.
+    A section on a node whose handler runs jobs itself (local, docker) makes
+    occo use SSH for it instead. String values are templates (``{{node_id}}``...).
+    """
+
+    user: str = "root"
+    port: int = Field(default=22, ge=1, le=65535)
+    host_key_policy: Literal["pin", "known_hosts", "accept"] = "pin"
+    known_hosts: str | None = Field(default=None, max_length=100_000)
+    workdir: str | None = None
+    connect_timeout: float = Field(default=30.0, gt=0, le=600)
+    address: Literal["public", "private"] = "public"
+
+
 # --------------------------------------------------------------------------- implementation
 
 
@@ -209,6 +230,7 @@ class Implementation(_Section):
     config_management: ConfigManagement | None = None
     health_check: HealthCheck | None = None          # None: the defaults of HealthCheck
     variables: dict[str, Any] = Field(default_factory=dict)
+    ssh: SshAccess | None = None                     # day-2 jobs over SSH
 
     def to_plain(self) -> dict[str, Any]:
         """The implementation as written (JSON-able), as the store keeps it."""

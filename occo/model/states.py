@@ -130,3 +130,30 @@ def check_transition(kind: str, table: Mapping[Any, Any], old: StrEnum, new: Str
         return
     if new not in table[old]:
         raise IllegalTransition(f"{kind} cannot go from {old} to {new}")
+
+
+class JobTaskStatus(StrEnum):
+    """One orchestration job on one instance (a task of an ``orchestrate`` execution)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"          # succeeded before with the same content (the cache)
+    CANCELLED = "cancelled"      # not run: an earlier job failed there, or a cancel
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobTaskStatus.SUCCEEDED, JobTaskStatus.FAILED, JobTaskStatus.SKIPPED,
+                        JobTaskStatus.CANCELLED)
+
+
+_J = JobTaskStatus
+JOB_TASK_TRANSITIONS: dict[JobTaskStatus, frozenset[JobTaskStatus]] = {
+    _J.QUEUED: frozenset({_J.RUNNING, _J.CANCELLED}),
+    _J.RUNNING: frozenset({_J.SUCCEEDED, _J.FAILED, _J.QUEUED}),   # queued: resumed after a crash
+    _J.SUCCEEDED: frozenset(),
+    _J.FAILED: frozenset({_J.QUEUED}),                              # resume
+    _J.SKIPPED: frozenset(),
+    _J.CANCELLED: frozenset({_J.QUEUED}),                           # resume
+}

@@ -14,6 +14,7 @@ class Workflow(StrEnum):
     DESTROY = "destroy"
     SCALE = "scale"
     MAINTAIN = "maintain"
+    ORCHESTRATE = "orchestrate"       # jobs of an orchestration file on running instances
 
 
 class TaskAction(StrEnum):

@@ -17,6 +17,7 @@ from occo.model.states import ResourceState
 
 if TYPE_CHECKING:
     from occo.configure.jobs import JobPlan
+    from occo.configure.transport import Transport
     from occo.store.store import Store
 
 
@@ -133,6 +134,19 @@ class Configurable(Protocol):
     """
 
     def configure(self, ref: ResourceRef, plan: JobPlan) -> StateReport: ...
+
+
+@runtime_checkable
+class JobTransports(Protocol):
+    """Optional: reach a running resource directly to run orchestration jobs on it.
+
+    Local nodes run jobs as processes in the instance's directory, environment
+    and network namespace; containers through their engine's exec. Handlers
+    without it (virtual machines) are reached over SSH instead. The caller
+    closes the transport after the instance's last job.
+    """
+
+    def transport(self, ref: ResourceRef, *, infra_id: str, node_name: str) -> Transport: ...
 
 
 @runtime_checkable

@@ -68,6 +68,7 @@ from occo.resources.base import (
 
 if TYPE_CHECKING:
     from occo.configure.jobs import JobPlan
+    from occo.configure.transport import ProcessTransport
 
 log = logging.getLogger(__name__)
 
@@ -398,6 +399,27 @@ class LocalHandler(ResourceHandler):
         if outcome.ok:
             return StateReport(ResourceState.RUNNING, reason=outcome.message)
         return StateReport(ResourceState.FAILED, reason=outcome.message)
+
+    def transport(self, ref: ResourceRef, *, infra_id: str, node_name: str) -> ProcessTransport:
+        """Day-2 jobs run like the creation-time ones: in the instance's directory (its
+        ``workdir``), with its environment, inside its network namespace."""
+        from occo.configure.runner import RUNNING_FILE
+        from occo.configure.transport import ProcessTransport
+
+        config = to_local_config(ref.config)
+        directory = self.instance_dir(ref.instance_id)
+        info = self._info(ref)
+        if info is None or not directory.is_dir():
+            raise ResourceError(f"instance {ref.instance_id} has no directory or process "
+                                "record left", handler=self.name)
+        request = CreateRequest(infra_id, ref.instance_id, node_name, config)
+        env = build_env(os.environ, config, request, info.ip, info.ports)
+        wrap = None
+        if info.netns:
+            namespace, ip = info.netns, netns.ip_binary()
+            wrap = lambda argv: netns.exec_argv(namespace, argv, ip)  # noqa: E731
+        return ProcessTransport(self._cwd(config, directory), env, wrap=wrap,
+                                marker=directory / "jobs" / RUNNING_FILE)
 
     # -- destroy
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from occo.model.states import ExecutionStatus, InfraState, InstanceState
+from occo.model.states import ExecutionStatus, InfraState, InstanceState, JobTaskStatus
 
 
 @dataclass(frozen=True)
@@ -122,3 +122,25 @@ class ExecutionGroupRecord:
     failure_group_id: str | None
     report: dict[str, Any] | None
     failure_report: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class JobTaskRecord:
+    """One orchestration job on one instance, with its own id to poll."""
+
+    id: str
+    execution_id: str
+    position: int
+    instance_id: str
+    node_name: str
+    job_id: str
+    job: str
+    step: dict[str, Any]
+    content_hash: str
+    status: JobTaskStatus
+    exit_code: int | None
+    queued_at: float
+    started_at: float | None
+    ended_at: float | None
+    output: str | None
+    error: str | None

@@ -19,6 +19,7 @@ from occo.store.instances import InstanceRepo
 from occo.store.leases import LeaseRepo
 from occo.store.migrate import upgrade
 from occo.store.nodedefs import NodeDefinitionRepo
+from occo.store.orchestrations import HostKeyRepo, JobTaskRepo
 from occo.store.scaling import ScalingRepo
 
 
@@ -44,6 +45,8 @@ class Store:
         self.scaling = ScalingRepo(self)
         self.infra_groups = InfraGroupRepo(self)
         self.execution_groups = ExecutionGroupRepo(self)
+        self.job_tasks = JobTaskRepo(self)
+        self.host_keys = HostKeyRepo(self)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

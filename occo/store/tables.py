@@ -205,3 +205,47 @@ execution_groups = Table(
     Column("report", JSON, nullable=True),
     Column("failure_report", JSON, nullable=True),
 )
+
+# -- orchestrations (day-2 jobs against running instances) --------------------------------
+
+job_tasks = Table(
+    "job_tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("execution_id", String(36), ForeignKey("executions.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("position", Integer, nullable=False),          # order within the execution
+    Column("instance_id", String(36), nullable=False),
+    Column("node_name", String(255), nullable=False),
+    Column("job_id", String(32), nullable=False),
+    Column("job", Text, nullable=False),                  # what it does, rendered, redacted
+    Column("step", JSON, nullable=False),                 # what the transport runs
+    Column("content_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("exit_code", Integer, nullable=True),
+    Column("queued_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+    Column("output", Text, nullable=True),                # tail, redacted
+    Column("error", Text, nullable=True),
+)
+
+job_cache = Table(
+    "job_cache",
+    metadata,
+    Column("instance_id", String(36), primary_key=True),
+    Column("content_hash", String(64), primary_key=True),
+    Column("task_id", String(36), nullable=False),
+    Column("succeeded_at", Float, nullable=False),
+)
+
+host_keys = Table(
+    "host_keys",
+    metadata,
+    Column("instance_id", String(36), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("key_type", String(64), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("pinned_at", Float, nullable=False),
+)

@@ -1,0 +1,134 @@
+"""Orchestration files against three running local workers in their own network namespaces."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from occo.cli.executions import main as executions
+from occo.cli.orchestrate import main as orchestrate
+from tests.orchestrate.conftest import Running
+
+DATA = Path(__file__).parent / "data"
+SITE_JOBS = 7           # jobs of data/site.yaml
+
+
+def tasks_of(stdout: str) -> tuple[str, list[dict[str, str]]]:
+    """The execution id and the task lines occopus-orchestrate printed."""
+    lines = stdout.splitlines()
+    kind, execution_id = lines[0].split("\t")
+    assert kind == "execution"
+    keys = ("task_id", "status", "job_id", "node", "instance_id", "job")
+    return execution_id, [dict(zip(keys, line.split("\t", 5), strict=True)) for line in lines[1:]]
+
+
+def runs(w: Running, instance_id: str, name: str = "runs.log") -> int:
+    path = w.instance_dir(instance_id) / "site" / name
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_orchestration_runs_once_per_job_and_instance_then_caches(workers: Running) -> None:
+    w = workers
+    first = w.cli(orchestrate, "-i", w.infra_id, "--parallelize", str(DATA / "site.yaml"))
+    assert first.exit_code == 0, first.stderr
+    execution_id, tasks = tasks_of(first.stdout)
+    assert len(tasks) == SITE_JOBS * 3
+    assert len({t["task_id"] for t in tasks}) == len(tasks)
+    assert all(str(uuid.UUID(t["task_id"])) == t["task_id"] for t in tasks)
+    assert {t["status"] for t in tasks} == {"queued"}
+    assert {(t["job_id"], t["instance_id"]) for t in tasks} == \
+        {(j, i) for j in {t["job_id"] for t in tasks} for i in w.instances}
+
+    addresses = {i.id: i.address for i in w.occo.store.instances.for_infra(w.infra_id)}
+    for instance_id in w.instances:
+        site = w.instance_dir(instance_id) / "site"
+        assert (site / "greeting.txt").read_text() == f"hello from worker {instance_id}\n"
+        assert (site / "seen.conf").read_text() == (DATA / "files/app.conf").read_text()
+        assert oct((site / "conf/app.conf").stat().st_mode & 0o777) == "0o640"
+        # the instance's own environment, and its own network namespace
+        assert (site / "env.txt").read_text().strip() == instance_id
+        assert (site / "addresses.txt").read_text().split() == [addresses[instance_id]]
+        assert runs(w, instance_id) == 1
+
+    # occopus-executions show polls the execution: every task, with exit code and timings
+    shown = w.cli(executions, "show", execution_id)
+    assert shown.exit_code == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["workflow"] == "orchestrate" and data["status"] == "terminated"
+    assert [t["id"] for t in data["job_tasks"]] == [t["task_id"] for t in tasks]
+    for t in data["job_tasks"]:
+        assert t["status"] == "succeeded" and t["ended_at"] >= t["started_at"] > 0
+        assert t["exit_code"] == 0 or t["job"].startswith(("WORKDIR", "ENV", "ADD"))
+    report = json.loads(w.cli(executions, "show", "--report", execution_id).stdout)
+    assert report["counts"] == {"succeeded": SITE_JOBS * 3} and report["failed"] == []
+
+    # a second run reruns nothing
+    second = w.cli(orchestrate, "-i", w.infra_id, str(DATA / "site.yaml"))
+    assert second.exit_code == 0, second.stderr
+    _, again = tasks_of(second.stdout)
+    assert {t["status"] for t in again} == {"skipped"} and len(again) == SITE_JOBS * 3
+    assert [runs(w, i) for i in w.instances] == [1, 1, 1]
+
+    # --ignore-cache reruns everything
+    forced = w.cli(orchestrate, "-i", w.infra_id, "--ignore-cache", str(DATA / "site.yaml"))
+    assert forced.exit_code == 0, forced.stderr
+    assert {t["status"] for t in tasks_of(forced.stdout)[1]} == {"queued"}
+    assert [runs(w, i) for i in w.instances] == [2, 2, 2]
+
+    # --restrict reruns only the job named, on every instance
+    counter = next(t["job_id"] for t in tasks if t["job"] == "RUN echo run >> runs.log")
+    greeting = w.instance_dir(w.instances[0]) / "site" / "greeting.txt"
+    greeting.write_text("changed by hand\n")
+    replay = w.cli(orchestrate, "-i", w.infra_id, "--restrict", counter, str(DATA / "site.yaml"))
+    assert replay.exit_code == 0, replay.stderr
+    _, replayed = tasks_of(replay.stdout)
+    assert {(t["job_id"], t["status"]) for t in replayed} == {(counter, "queued")}
+    assert len(replayed) == 3
+    assert [runs(w, i) for i in w.instances] == [3, 3, 3]
+    assert greeting.read_text() == "changed by hand\n"
+
+
+def test_a_failed_job_stops_its_instance_only_and_can_be_replayed(workers: Running) -> None:
+    w = workers
+    fragile = str(DATA / "fragile.yaml")
+    broken, *healthy = w.instances
+    site = w.instance_dir(broken) / "site"
+    site.mkdir(parents=True)
+    (site / "broken").write_text("")
+
+    failed = w.cli(orchestrate, "-i", w.infra_id, "--parallelize", fragile)
+    assert failed.exit_code == 1
+    execution_id, tasks = tasks_of(failed.stdout)
+    check = next(t for t in tasks if t["job"] == "RUN test ! -e broken"
+                 and t["instance_id"] == broken)
+    for instance_id in healthy:
+        assert runs(w, instance_id, "after.log") == 1
+    assert runs(w, broken, "after.log") == 0
+    assert f"job {check['job_id']}" in failed.stderr and check["task_id"] in failed.stderr
+
+    record = w.occo.execution(execution_id)
+    assert record.status == "failed"
+    assert record.error is not None and broken in record.error
+    (failure,) = record.report["failed"]
+    assert (failure["task_id"], failure["instance_id"], failure["exit_code"]) == \
+        (check["task_id"], broken, 1)
+    statuses = {(t.instance_id, t.job): t.status for t in w.occo.job_tasks(execution_id)}
+    assert statuses[(broken, "RUN echo after >> after.log")] == "cancelled"
+    assert [statuses[(i, "RUN echo after >> after.log")] for i in healthy] == \
+        ["succeeded", "succeeded"]
+
+    # fixed by hand, the failed task is replayed alone, by its task id
+    (site / "broken").unlink()
+    replay = w.cli(orchestrate, "-i", w.infra_id, "--restrict", check["task_id"], fragile)
+    assert replay.exit_code == 0, replay.stderr
+    _, replayed = tasks_of(replay.stdout)
+    assert [(t["job_id"], t["instance_id"]) for t in replayed] == [(check["job_id"], broken)]
+
+    # the whole file again: only what never ran on the fixed instance runs now
+    rest = w.cli(orchestrate, "-i", w.infra_id, fragile)
+    assert rest.exit_code == 0, rest.stderr
+    queued = [(t["job"], t["instance_id"]) for t in tasks_of(rest.stdout)[1]
+              if t["status"] == "queued"]
+    assert queued == [("RUN echo after >> after.log", broken)]
+    assert [runs(w, i, "after.log") for i in (broken, *healthy)] == [1, 1, 1]
