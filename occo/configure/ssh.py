@@ -120,6 +120,7 @@ class SshTransport:
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.Lock()
+        self._workdir_made = False
 
     # -- connecting -------------------------------------------------------------------
     def _connect(self) -> paramiko.Transport:
@@ -208,12 +209,21 @@ class SshTransport:
     # -- the Transport protocol ---------------------------------------------------------
     def run(self, argv: Sequence[str], cwd: str, env: Mapping[str, str],
             timeout: float) -> tuple[int | None, str]:
+        if self.target.workdir and not self._workdir_made:
+            code, output = self._exec(f"mkdir -p -- {shlex.quote(self.target.workdir)}", 60.0)
+            if code != 0:
+                raise OSError(f"cannot make the ssh workdir {self.target.workdir}: "
+                              f"{output.strip()}")
+            self._workdir_made = True
+        return self._exec(remote_command(argv, self._path(cwd), env), timeout)
+
+    def _exec(self, command: str, timeout: float) -> tuple[int | None, str]:
         transport = self._connect()
         channel = transport.open_session(timeout=self.target.connect_timeout)
         tail = TailBuffer()
         try:
             channel.set_combine_stderr(True)
-            channel.exec_command(remote_command(argv, self._path(cwd), env))
+            channel.exec_command(command)
             channel.settimeout(_READ_WAIT)
             deadline = time.monotonic() + timeout
             while time.monotonic() <= deadline:

@@ -26,7 +26,7 @@ from occo.context.auth import AuthData
 from occo.context.templating import NodeAddresses, TemplateContext, TemplateRenderer
 from occo.engine.maintainer import stored_runtime
 from occo.engine.runtime import InfraRuntime
-from occo.errors import ConfigError, JobsFailed, OccoError, UserInputError
+from occo.errors import ConfigError, DescriptionError, JobsFailed, OccoError, UserInputError
 from occo.model.states import ExecutionStatus, InstanceState, JobTaskStatus
 from occo.registry import PluginRegistry
 from occo.resources.base import JobTransports, ResourceRef
@@ -131,7 +131,12 @@ class Orchestrator:
         tasks: list[tuple[int, int, JobTaskRecord]] = []
         for index, inst in enumerate(ready):
             ctx = _context(runtime, inst, addresses)
-            planned = plan_instance(orchestration, self.renderer, ctx)
+            try:
+                planned = plan_instance(orchestration, self.renderer, ctx)
+            except DescriptionError as exc:
+                if exc.location is not None:
+                    raise
+                raise DescriptionError(f"{orchestration.source}: {exc.message}") from None
             chosen = [p for p in planned
                       if not options.restrict or p.job_id in jobs or (p.job_id, inst.id) in pairs]
             if chosen:

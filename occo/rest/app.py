@@ -56,6 +56,7 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
         infrastructures,
         labels,
         node_definitions,
+        orchestrations,
         validate,
     )
 
@@ -69,7 +70,7 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
     api.spec.components.schema("NodeReport", schema=NodeReportSchema)
     api.spec.components.schema("ExecutionGroupReport", schema=GroupReportSchema)
     for module in (infrastructures, labels, node_definitions, validate, executions,
-                   infra_groups, execution_groups):
+                   infra_groups, execution_groups, orchestrations):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.make_blueprint(api.spec.to_dict))
     errors.register_error_handlers(app)

@@ -20,7 +20,7 @@ from occo.rest.schemas import (
     ExecutionQuerySchema,
     ExecutionSchema,
 )
-from occo.store.records import ExecutionRecord, TaskRecord
+from occo.store.records import ExecutionRecord, JobTaskRecord, TaskRecord
 
 blp = Blueprint("executions", __name__, url_prefix="/executions",
                 description="What occo did, when, and how it ended")
@@ -50,6 +50,15 @@ def task(record: TaskRecord) -> dict[str, Any]:
                         "boot": _span(record.created_at, record.ended_at),
                         "total": _span(record.queued_at or record.started_at,
                                        record.ended_at)}}
+
+
+def job_task(task: JobTaskRecord) -> dict[str, Any]:
+    """A task as REST shows it (what the transport runs is not shown)."""
+    return {"id": task.id, "job_id": task.job_id, "job": task.job,
+            "instance_id": task.instance_id, "node_name": task.node_name,
+            "status": str(task.status), "exit_code": task.exit_code,
+            "queued_at": task.queued_at, "started_at": task.started_at,
+            "ended_at": task.ended_at, "output": task.output, "error": task.error}
 
 
 @blp.route("", methods=["GET"])
@@ -90,8 +99,10 @@ def detail(occo: Occo, execution_id: str) -> dict[str, Any]:
     record = occo.execution(execution_id)
     tasks = occo.execution_tasks(execution_id)
     created = [t.ended_at for t in tasks if t.action == "create" and t.ended_at]
+    job_tasks = occo.job_tasks(execution_id)
     return {**summary(record), "parameters": record.parameters,
             "tasks": [task(t) for t in tasks],
+            **({"job_tasks": [job_task(t) for t in job_tasks]} if job_tasks else {}),
             "timings": {"waiting": _span(record.created_at, record.started_at),
                         "running": _span(record.started_at, record.ended_at),
                         "last_create": _span(record.started_at, max(created))

@@ -163,12 +163,50 @@ class TaskSchema(Schema):
     timings = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
 
 
+class JobTaskSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The task's own id"})
+    job_id = fields.String(required=True, metadata={
+        "description": "Fingerprint of the job as written (what --restrict names)"})
+    job = fields.String(required=True, metadata={"description": "The job, rendered"})
+    instance_id = fields.String(required=True)
+    node_name = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "queued, running, succeeded, failed, skipped (cached) or cancelled"})
+    exit_code = fields.Integer(allow_none=True, required=True)
+    queued_at = fields.Float(required=True)
+    started_at = fields.Float(allow_none=True, required=True)
+    ended_at = fields.Float(allow_none=True, required=True)
+    output = fields.String(allow_none=True, required=True, metadata={
+        "description": "The tail of its output (secrets of auth_data removed)"})
+    error = fields.String(allow_none=True, required=True)
+
+
 class ExecutionSchema(ExecutionSummarySchema):
     parameters = fields.Dict(required=True)
     tasks = fields.List(fields.Nested(TaskSchema), required=True)
+    job_tasks = fields.List(fields.Nested(JobTaskSchema), metadata={
+        "description": "An orchestration's tasks, one per job x instance"})
     timings = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True),
                           required=True)
     report = fields.Dict(allow_none=True, required=True)
+
+
+MAX_RESTRICT = 1_000
+
+
+class OrchestrationQuerySchema(Schema):
+    restrict = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                           load_default=list, validate=validate.Length(max=MAX_RESTRICT),
+                           metadata={"description": "Job ids or task ids to run alone"})
+    ignore_cache = fields.Boolean(load_default=False)
+    parallelize = fields.Boolean(load_default=False)
+
+
+class OrchestrationStartedSchema(Schema):
+    execution_id = fields.String(required=True)
+    infra_id = fields.String(required=True)
+    status = fields.String(required=True)
+    tasks = fields.List(fields.Nested(JobTaskSchema), required=True)
 
 
 class ActionSchema(Schema):

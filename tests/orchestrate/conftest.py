@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from occo.api import Occo
-from occo.config import Config
+from tests.support.sshd import Sshd, running_sshd
 
 WORKER_DEFS = """\
 'node_def:box':
@@ -45,6 +45,7 @@ class Running:
     infra_id: str
     home: Path
     cfg: Path
+    auth: Path | None = None
 
     @property
     def instances(self) -> list[str]:
@@ -55,7 +56,8 @@ class Running:
 
     def cli(self, command: object, *args: str) -> Result:
         """Run a console script in-process, against this home."""
-        return CliRunner().invoke(command, ["--cfg", str(self.cfg), *args],  # type: ignore[arg-type]
+        auth = ["--auth_data_path", str(self.auth)] if self.auth else []
+        return CliRunner().invoke(command, ["--cfg", str(self.cfg), *auth, *args],  # type: ignore[arg-type]
                                   catch_exceptions=False)
 
 
@@ -63,11 +65,12 @@ def build(tmp_path: Path, defs: str, auth_data: str | None = None) -> Iterator[R
     home = tmp_path / "home"
     cfg = tmp_path / "occopus_config.yaml"
     cfg.write_text(f"home: {home}\n")
+    auth = None
     if auth_data is not None:
         auth = tmp_path / "auth_data.yaml"
         auth.write_text(auth_data)
         auth.chmod(0o600)
-    occo = Occo.from_files(str(cfg), str(tmp_path / "auth_data.yaml") if auth_data else None)
+    occo = Occo.from_files(str(cfg), str(auth) if auth else None)
     defs_file = tmp_path / "defs.yaml"
     defs_file.write_text(defs)
     infra_file = tmp_path / "infra.yaml"
@@ -76,7 +79,7 @@ def build(tmp_path: Path, defs: str, auth_data: str | None = None) -> Iterator[R
     infra_id = ""
     try:
         infra_id = occo.build(infra_file, parallelize=True).infra_id
-        yield Running(occo, infra_id, home, cfg)
+        yield Running(occo, infra_id, home, cfg, auth)
     finally:
         for infra in occo.list_infrastructures():
             occo.destroy(infra.id)
@@ -90,3 +93,10 @@ def workers(tmp_path: Path) -> Iterator[Running]:
         pytest.fail("orchestration tests run local nodes in network namespaces: run as root",
                     pytrace=False)
     yield from build(tmp_path, WORKER_DEFS.format(netns="true"))
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """This worker's OpenSSH server (one per pytest worker, shared by its tests)."""
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
