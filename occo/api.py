@@ -24,10 +24,12 @@ from occo.store.records import (
     EventRecord,
     ExecutionGroupRecord,
     ExecutionRecord,
+    FiringRecord,
     InfraGroupRecord,
     InfraRecord,
     JobTaskRecord,
     TaskRecord,
+    TriggerRecord,
 )
 from occo.store.store import Store
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # the engine loads on first use: listing must start fast
     from occo.engine.maintainer import Maintainer, PassResult
     from occo.engine.orchestrate import OrchestrationOutcome, Orchestrator
     from occo.engine.requests import ScaleAccepted
+    from occo.engine.triggers import TriggerRunner
     from occo.model.description import InfraDescription
 
 
@@ -341,6 +344,79 @@ class Occo:
 
     def job_task(self, task_id: str) -> JobTaskRecord:
         return self.store.job_tasks.get(task_id)
+
+    # -- cron triggers ------------------------------------------------------------------
+    def create_trigger(self, name: str, workflow: str, *, infra_id: str | None = None,
+                       infra_group_id: str | None = None,
+                       parameters: dict[str, Any] | None = None,
+                       orchestration_file: str | Path | None = None,
+                       concurrency: int | None = None, cron: str | None = None,
+                       timezone: str = "UTC", interval: float | None = None,
+                       first_time: float | str | None = None,
+                       last_time: float | str | None = None,
+                       count: int | None = None, grace: float | None = None,
+                       created_by: str | None = None) -> TriggerRecord:
+        """Store a trigger (see :mod:`occo.engine.triggers`); nothing on bad input.
+
+        Times are POSIX seconds or ISO 8601 text (without an offset: in ``timezone``).
+
+        An ``orchestrate`` trigger takes its file as ``orchestration_file`` (read
+        now and stored; ADD sources are read from its directory when it fires)
+        or as ``parameters={"orchestration": [...]}`` (then without ADD).
+        """
+        from occo.engine.triggers import DEFAULT_GRACE, TriggerSpec, create_trigger, parse_time
+
+        params = dict(parameters or {})
+        if orchestration_file is not None:
+            from occo.configure.orchestration import load_orchestration
+            from occo.errors import UserInputError
+
+            path = Path(orchestration_file)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UserInputError(f"cannot read {str(path)!r}: {exc}") from None
+            params.update(load_orchestration(text, str(path),
+                                             str(path.resolve().parent)).to_parameters())
+        elif workflow == "orchestrate" and "orchestration" in params:
+            params.update(source=params.get("source") or "<orchestration>", base_dir=None)
+        spec = TriggerSpec(name=name, workflow=workflow, infra_id=infra_id,
+                           infra_group_id=infra_group_id, parameters=params,
+                           concurrency=concurrency, cron=cron, timezone=timezone,
+                           interval=interval,
+                           first_time=parse_time(first_time, timezone, "first time"),
+                           last_time=parse_time(last_time, timezone, "last time"),
+                           count=count, grace=DEFAULT_GRACE if grace is None else grace)
+        return create_trigger(self.store, spec, created_by=created_by)
+
+    def triggers(self) -> list[TriggerRecord]:
+        return self.store.triggers.list()
+
+    def trigger(self, name: str) -> TriggerRecord:
+        return self.store.triggers.get(name)
+
+    def trigger_firings(self, name: str | None = None, limit: int = 100) -> list[FiringRecord]:
+        """Claimed firings, newest first, each with the execution (group) it started."""
+        if name is not None:
+            self.store.triggers.get(name)
+        return self.store.triggers.firings(name, limit)
+
+    def pause_trigger(self, name: str, paused: bool = True) -> TriggerRecord:
+        """Pause, or (``paused=False``) resume from the next scheduled time."""
+        from occo.engine.triggers import set_paused
+
+        return set_paused(self.store, name, paused)
+
+    def delete_trigger(self, name: str) -> None:
+        self.store.triggers.delete(name)
+
+    def trigger_runner(self) -> TriggerRunner:
+        """What fires triggers in this process; ``start()`` it, ``stop()`` it at the end."""
+        from occo.engine.triggers import TriggerRunner
+
+        return TriggerRunner(self.store, run_execution=self.run_execution,
+                             run_group=lambda group_id: self.run_execution_group(
+                                 group_id, base_url=self.base_url))
 
     # -- executions, infrastructure groups, execution groups ------------------------------
     def execution_runner(self, *, parallelize: bool = True) -> ExecutionRunner:

@@ -33,7 +33,8 @@ ALLOWED: dict[str, set[str]] = {
 INTERFACE = {"occo.api", "occo.config", "occo.cli", "occo.rest", "occo.model",
              "occo.periodic", "occo.logsetup",
              "occo.store.records", "occo.engine.executions", "occo.engine.groups",
-             "occo.engine.tasks", "occo.engine.maintainer", "occo.context.auth"}
+             "occo.engine.tasks", "occo.engine.maintainer", "occo.engine.triggers",
+             "occo.context.auth"}
 ALLOWED["occo.cli"] = ALLOWED["occo.rest"] = INTERFACE
 
 

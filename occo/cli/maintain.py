@@ -48,10 +48,13 @@ def _report_text(infra_id: str, report: dict[str, Any], events: list[Any]) -> st
               help="Replace failed instances even if the failure brake is engaged.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the report as JSON in Occopus's REST shape.")
+@click.option("--no-triggers", "no_triggers", is_flag=True,
+              help="With -c: do not fire cron triggers from this process.")
 @handle_errors
 def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool, list_: bool,
          report: bool, infra_id: str | None, cyclic: bool, interval: float | None,
-         output: str | None, node_filter: str | None, force: bool, as_json: bool) -> None:
+         output: str | None, node_filter: str | None, force: bool, as_json: bool,
+         no_triggers: bool) -> None:
     """List infrastructures (-l), report on one (-r -i ID), or maintain them."""
     if report and not infra_id:
         raise click.UsageError("-r/--report needs -i INFRA_ID")
@@ -74,4 +77,4 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool, li
         from occo.cli.maintain_loop import run_maintenance
 
         run_maintenance(occo, infra_id=infra_id, cyclic=cyclic, interval=interval,
-                        parallelize=parallelize, force=force)
+                        parallelize=parallelize, force=force, triggers=not no_triggers)

@@ -1,6 +1,9 @@
 """Running maintenance from the console: one pass, or passes every T seconds.
 
-SIGINT/SIGTERM stop the schedule; the pass in flight is finished first.
+In cyclic mode the process also fires cron triggers (every process that does
+claims each firing in the store, so each runs once). SIGINT/SIGTERM stop the
+schedule; the pass in flight, and executions triggers started here, finish
+first.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ def describe(result: PassResult) -> str | None:
 
 
 def run_maintenance(occo: Occo, *, infra_id: str | None, cyclic: bool,
-                    interval: float | None, parallelize: bool, force: bool = False) -> None:
+                    interval: float | None, parallelize: bool, force: bool = False,
+                    triggers: bool = True) -> None:
     ids = [infra_id] if infra_id else None
     if infra_id:
         occo.infrastructure(infra_id)  # unknown id: one clear error, exit 2
@@ -63,10 +67,18 @@ def run_maintenance(occo: Occo, *, infra_id: str | None, cyclic: bool,
     signal.signal(signal.SIGTERM, on_signal)
     periodic = Periodic()
     periodic.every(every, one_pass, name="maintain")
-    err(f"maintaining every {every:g} s; Ctrl+C or SIGTERM to stop")
+    runner = occo.trigger_runner() if triggers else None
+    if runner is not None:
+        from occo.engine.triggers import TICK
+
+        periodic.every(TICK, runner.look, name="cron-triggers")
+    err(f"maintaining every {every:g} s{' and firing cron triggers' if runner else ''}; "
+        "Ctrl+C or SIGTERM to stop")
     try:
         while not stop.wait(0.5):
             pass
     finally:
         err("stopping: finishing the pass in flight")
         periodic.stop(wait=True)
+        if runner is not None:
+            runner.stop()

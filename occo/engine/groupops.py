@@ -33,10 +33,18 @@ def start_group(store: Store, infra_group_id: str, workflow: str, *,
                 parameters: dict[str, dict[str, Any]] | None = None,
                 concurrency: int = DEFAULT_CONCURRENCY, success_group_id: str | None = None,
                 failure_group_id: str | None = None,
-                created_by: str | None = None) -> ExecutionGroupRecord:
-    """Record the group and one queued execution per member; the dispatcher runs them."""
+                created_by: str | None = None,
+                group_id: str | None = None) -> ExecutionGroupRecord:
+    """Record the group and one queued execution per member; the dispatcher runs them.
+
+    ``group_id`` (default: a new one) lets a cron trigger name the group it claimed.
+    """
     if workflow not in WORKFLOWS:
         raise UserInputError(f"unknown workflow '{workflow}' (one of: {', '.join(WORKFLOWS)})")
+    if workflow == "orchestrate":   # the file is checked before anything is recorded
+        from occo.configure.orchestration import Orchestration
+
+        Orchestration.from_parameters(default_parameters or {})
     members = store.infra_groups.get(infra_group_id).infra_ids
     parameters = parameters or {}
     strangers = sorted(set(parameters) - set(members))
@@ -44,7 +52,8 @@ def start_group(store: Store, infra_group_id: str, workflow: str, *,
         raise UserInputError(f"parameters name infrastructure '{strangers[0]}', "
                              f"which is not in group '{infra_group_id}'")
     record = ExecutionGroupRecord(
-        id=str(uuid.uuid4()), created_at=time.time(), created_by=created_by, workflow=workflow,
+        id=group_id or str(uuid.uuid4()), created_at=time.time(), created_by=created_by,
+        workflow=workflow,
         infra_group_id=infra_group_id, concurrency=_check_concurrency(concurrency),
         default_parameters=dict(default_parameters or {}), parameters=dict(parameters),
         success_group_id=_check_target(store, success_group_id),

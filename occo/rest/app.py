@@ -57,6 +57,7 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
         labels,
         node_definitions,
         orchestrations,
+        triggers,
         validate,
     )
 
@@ -70,7 +71,7 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
     api.spec.components.schema("NodeReport", schema=NodeReportSchema)
     api.spec.components.schema("ExecutionGroupReport", schema=GroupReportSchema)
     for module in (infrastructures, labels, node_definitions, validate, executions,
-                   infra_groups, execution_groups, orchestrations):
+                   infra_groups, execution_groups, orchestrations, triggers):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.make_blueprint(api.spec.to_dict))
     errors.register_error_handlers(app)

@@ -365,3 +365,101 @@ class GroupReportSchema(Schema):
     written_at = fields.String(required=True, metadata={"description": "ISO 8601, UTC"})
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     executions = fields.List(fields.Nested(ReportMemberSchema), required=True)
+
+
+# -- cron triggers ---------------------------------------------------------------------
+TRIGGER_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$"
+
+
+def _time_field() -> fields.Raw:
+    return fields.Raw(load_default=None, allow_none=True, metadata={
+        "description": "POSIX seconds, or ISO 8601 (without an offset: in the timezone)",
+        "oneOf": [{"type": "number"}, {"type": "string"}]})
+
+
+class TriggerCreateSchema(Schema):
+    name = fields.String(required=True, validate=[validate.Regexp(TRIGGER_NAME_PATTERN),
+                                                  validate.ContainsNoneOf("\n")])
+    workflow = fields.String(required=True, metadata={
+        "description": "scale, maintain, update, destroy or orchestrate"},
+        validate=validate.Length(max=32))
+    infra_id = fields.String(load_default=None, allow_none=True,
+                             validate=validate.Length(max=255))
+    infra_group_id = fields.String(load_default=None, allow_none=True,
+                                   validate=validate.Length(max=255))
+    parameters = fields.Dict(keys=fields.String(), load_default=dict, metadata={
+        "description": "scale: node and set_to or change; orchestrate: ignore_cache"})
+    orchestration = fields.List(fields.Dict(), load_default=None, allow_none=True,
+                                validate=validate.Length(max=1000), metadata={
+                                    "description": "orchestrate: the orchestration file"})
+    concurrency = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                 validate=validate.Range(min=1, max=MAX_CONCURRENCY))
+    cron = fields.String(load_default=None, allow_none=True,
+                         validate=validate.Length(min=1, max=255),
+                         metadata={"description": "Five fields: minute hour day month weekday"})
+    timezone = fields.String(load_default="UTC", validate=validate.Length(min=1, max=64))
+    interval = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                            validate=validate.Range(min=1, max=366 * 86400),
+                            metadata={"description": "Seconds between firings"})
+    first_time = _time_field()
+    last_time = _time_field()
+    count = fields.Integer(load_default=None, allow_none=True, strict=True,
+                           validate=validate.Range(min=1, max=1_000_000_000))
+    grace = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                         validate=validate.Range(min=0, max=7 * 86400), metadata={
+                             "description": "Seconds a missed firing may be late (300)"})
+
+    @validates_schema
+    def _times(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        for key in ("first_time", "last_time"):
+            value = data.get(key)
+            if value is not None and (isinstance(value, bool) or
+                                      not isinstance(value, (int, float, str))):
+                raise ValidationError("a number or an ISO 8601 string", key)
+            if isinstance(value, float) and value != value:
+                raise ValidationError("not a number", key)
+            if isinstance(value, str) and len(value) > 64:
+                raise ValidationError("at most 64 characters", key)
+
+
+class TriggerSchema(Schema):
+    name = fields.String(required=True)
+    workflow = fields.String(required=True)
+    infra_id = fields.String(allow_none=True, required=True)
+    infra_group_id = fields.String(allow_none=True, required=True)
+    parameters = fields.Dict(required=True)
+    concurrency = fields.Integer(allow_none=True, required=True)
+    cron = fields.String(allow_none=True, required=True)
+    timezone = fields.String(required=True)
+    interval = fields.Float(allow_none=True, required=True)
+    schedule = fields.String(required=True)
+    first_time = fields.Float(allow_none=True, required=True)
+    last_time = fields.Float(allow_none=True, required=True)
+    remaining = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "Firings left (null: no count)"})
+    grace = fields.Float(required=True)
+    next_fire_time = fields.Float(allow_none=True, required=True)
+    next_fire_at = fields.String(allow_none=True, required=True)
+    paused = fields.Boolean(required=True)
+    state = fields.String(required=True, metadata={"description": "active, paused or finished"})
+    created_at = fields.Float(required=True)
+    created_by = fields.String(allow_none=True, required=True)
+
+
+class TriggerListSchema(Schema):
+    items = fields.List(fields.Nested(TriggerSchema), required=True)
+
+
+class FiringSchema(Schema):
+    id = fields.Integer(required=True)
+    trigger_name = fields.String(required=True)
+    fire_time = fields.Float(required=True)
+    fire_at = fields.String(required=True)
+    claimed_at = fields.Float(required=True)
+    claimed_by = fields.String(required=True)
+    execution_id = fields.String(allow_none=True, required=True)
+    execution_group_id = fields.String(allow_none=True, required=True)
+
+
+class TriggerDetailSchema(TriggerSchema):
+    firings = fields.List(fields.Nested(FiringSchema), required=True)

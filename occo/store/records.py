@@ -144,3 +144,39 @@ class JobTaskRecord:
     ended_at: float | None
     output: str | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    """A cron trigger: a workflow, a target and a schedule (see occo.engine.triggers)."""
+
+    name: str
+    workflow: str
+    infra_id: str | None
+    infra_group_id: str | None
+    parameters: dict[str, Any]
+    concurrency: int | None
+    cron: str | None
+    timezone: str
+    interval: float | None
+    first_time: float | None
+    last_time: float | None
+    remaining: int | None
+    grace: float
+    next_fire_time: float | None
+    paused: bool
+    created_at: float
+    created_by: str | None
+
+
+@dataclass(frozen=True)
+class FiringRecord:
+    """One claimed firing of a trigger and what it started."""
+
+    id: int
+    trigger_name: str
+    fire_time: float
+    claimed_at: float
+    claimed_by: str
+    execution_id: str | None
+    execution_group_id: str | None

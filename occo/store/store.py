@@ -21,6 +21,7 @@ from occo.store.migrate import upgrade
 from occo.store.nodedefs import NodeDefinitionRepo
 from occo.store.orchestrations import HostKeyRepo, JobTaskRepo
 from occo.store.scaling import ScalingRepo
+from occo.store.triggers import TriggerRepo
 
 
 class Store:
@@ -47,6 +48,7 @@ class Store:
         self.execution_groups = ExecutionGroupRepo(self)
         self.job_tasks = JobTaskRepo(self)
         self.host_keys = HostKeyRepo(self)
+        self.triggers = TriggerRepo(self)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

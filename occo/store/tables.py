@@ -249,3 +249,40 @@ host_keys = Table(
     Column("key", Text, nullable=False),
     Column("pinned_at", Float, nullable=False),
 )
+
+# -- cron triggers ---------------------------------------------------------------------
+
+cron_triggers = Table(
+    "cron_triggers",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("workflow", String(32), nullable=False),
+    Column("infra_id", String(36), nullable=True),
+    Column("infra_group_id", String(255), nullable=True),
+    Column("parameters", JSON, nullable=False, default=dict),
+    Column("concurrency", Integer, nullable=True),        # of the execution group it starts
+    Column("cron", String(255), nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("interval", Float, nullable=True),
+    Column("first_time", Float, nullable=True),
+    Column("last_time", Float, nullable=True),
+    Column("remaining", Integer, nullable=True),
+    Column("grace", Float, nullable=False),
+    Column("next_fire_time", Float, nullable=True),       # None: no firing left
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(255), nullable=True),
+)
+
+trigger_firings = Table(
+    "trigger_firings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trigger_name", String(255), nullable=False),
+    Column("fire_time", Float, nullable=False),
+    Column("claimed_at", Float, nullable=False),
+    Column("claimed_by", String(255), nullable=False),
+    Column("execution_id", String(36), nullable=True),
+    Column("execution_group_id", String(36), nullable=True),
+    UniqueConstraint("trigger_name", "fire_time"),        # a firing is claimed once
+)

@@ -24,7 +24,7 @@ from occo.model.states import ExecutionStatus, InfraState, InstanceState, Resour
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 DOCUMENTED_COMMANDS = ("occopus-import", "occopus-build", "occopus-destroy",
-                       "occopus-maintain", "occopus-scale")
+                       "occopus-maintain", "occopus-scale", "occopus-orchestrate")
 
 
 def sphinx_build(source: Path, out: Path) -> subprocess.CompletedProcess[str]:
@@ -40,7 +40,7 @@ def test_docs_build_with_warnings_as_errors(tmp_path: Path) -> None:
     for page in ("installation", "tutorial", "concepts", "infra_description",
                  "node_definitions", "templating", "configuration", "commands",
                  "maintenance", "python_api", "handlers/local", "handlers/dummy",
-                 "handlers/writing", "differences"):
+                 "handlers/writing", "differences", "day2"):
         assert f'href="{page}.html"' in index, f"{page} is not in the table of contents"
 
 

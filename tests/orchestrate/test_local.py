@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from occo.cli.orchestrate import main as orchestrate
 from tests.orchestrate.conftest import Running
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
 SITE_JOBS = 7           # jobs of data/site.yaml
 
 
@@ -132,3 +134,20 @@ def test_a_failed_job_stops_its_instance_only_and_can_be_replayed(workers: Runni
               if t["status"] == "queued"]
     assert queued == [("RUN echo after >> after.log", broken)]
     assert [runs(w, i, "after.log") for i in (broken, *healthy)] == [1, 1, 1]
+
+
+def test_the_day2_page_example_is_the_shipped_file_and_runs(workers: Running) -> None:
+    w = workers
+    example = ROOT / "examples" / "day2" / "worker_config.yaml"
+    page = (ROOT / "docs" / "day2.rst").read_text()
+    jobs = "\n".join(line for line in example.read_text().splitlines()
+                     if line and not line.startswith("#"))
+    assert textwrap.indent(jobs, "    ") in page, "docs/day2.rst shows another file"
+    result = w.cli(orchestrate, "-i", w.infra_id, "--parallelize", str(example))
+    assert result.exit_code == 0, result.stderr
+    for instance_id in w.instances:
+        directory = w.instance_dir(instance_id)
+        assert (directory / "conf" / "fetch.conf").read_text() == \
+            (example.parent / "files" / "fetch.conf").read_text()
+        assert (directory / "configured.log").read_text() == \
+            f"worker {instance_id[:8]} took fetch.conf\n"
