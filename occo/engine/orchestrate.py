@@ -238,8 +238,8 @@ class Orchestrator:
             tasks = self.plan(infra_id, Orchestration.from_parameters(params), options,
                               execution_id)
             self.store.job_tasks.add(tasks)
-        for task in tasks:   # a resume (or a run after a crash) retries what did not succeed
-            if task.status in (_S.RUNNING, _S.FAILED, _S.CANCELLED):
+        for task in tasks:   # a resumed execution retries what did not succeed
+            if execution.attempt > 1 and task.status in (_S.RUNNING, _S.FAILED, _S.CANCELLED):
                 self.store.job_tasks.move(task.id, (task.status,), _S.QUEUED, exit_code=None,
                                           started_at=None, ended_at=None, output=None,
                                           error=None)
