@@ -112,7 +112,15 @@ class InfraRepo:
 
     def delete(self, infra_id: str) -> None:
         """Remove the record and everything hanging off it."""
-        from occo.store.tables import host_keys, instances, job_cache, leases, scaling_requests
+        from occo.store.tables import (
+            cron_triggers,
+            host_keys,
+            instances,
+            job_cache,
+            leases,
+            scaling_requests,
+            trigger_firings,
+        )
 
         with self._store.write() as conn:
             old = conn.execute(select(t.c.state).where(t.c.id == infra_id)).scalar()
@@ -121,6 +129,9 @@ class InfraRepo:
             ids = select(instances.c.id).where(instances.c.infra_id == infra_id)
             for per_instance in (job_cache, host_keys):
                 conn.execute(delete(per_instance).where(per_instance.c.instance_id.in_(ids)))
+            names = select(cron_triggers.c.name).where(cron_triggers.c.infra_id == infra_id)
+            conn.execute(delete(trigger_firings).where(trigger_firings.c.trigger_name.in_(names)))
+            conn.execute(delete(cron_triggers).where(cron_triggers.c.infra_id == infra_id))
             for table in (instances, scaling_requests, n):
                 conn.execute(delete(table).where(table.c.infra_id == infra_id))
             conn.execute(delete(leases).where(leases.c.infra_id == infra_id))

@@ -124,3 +124,10 @@ def test_cron_triggers_over_rest(sims: Sims) -> None:
         assert [t["name"] for t in service("GET", "/cron-triggers").json()["items"]] == ["tidy"]
     finally:
         service.stop()
+
+
+def test_destroying_an_infrastructure_removes_its_triggers(sims: Sims) -> None:
+    s = sims
+    s.occo.create_trigger("mine", "maintain", infra_id=s.infra_id, interval=60)
+    s.occo.destroy(s.infra_id)
+    assert s.occo.triggers() == []
