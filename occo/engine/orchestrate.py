@@ -24,7 +24,7 @@ from occo.configure.orchestration import Orchestration, PlannedJob, plan_instanc
 from occo.configure.transport import Transport, run_step
 from occo.context.auth import AuthData
 from occo.context.templating import NodeAddresses, TemplateContext, TemplateRenderer
-from occo.engine.maintainer import stored_runtime
+from occo.engine.lifecycle import stored_runtime
 from occo.engine.runtime import InfraRuntime
 from occo.errors import ConfigError, DescriptionError, JobsFailed, OccoError, UserInputError
 from occo.model.states import ExecutionStatus, InstanceState, JobTaskStatus
@@ -110,8 +110,7 @@ class Orchestrator:
     def plan(self, infra_id: str, orchestration: Orchestration, options: OrchestrateOptions,
              execution_id: str) -> list[JobTaskRecord]:
         infra = self.store.infras.get(infra_id)
-        runtime = stored_runtime(infra_id, infra.name, infra.description,
-                                 self.store.infras.nodes(infra_id))
+        runtime = stored_runtime(infra, self.store.infras.nodes(infra_id))
         live = self.store.instances.for_infra(infra_id)
         ready = [i for i in live if i.state == InstanceState.READY]
         unknown = sorted(orchestration.targets() - set(runtime.nodes) - {i.id for i in live})
@@ -250,8 +249,7 @@ class Orchestrator:
                 by_instance.setdefault(task.instance_id, []).append(task)
         if by_instance:
             infra = self.store.infras.get(infra_id)
-            runtime = stored_runtime(infra_id, infra.name, infra.description,
-                                     self.store.infras.nodes(infra_id))
+            runtime = stored_runtime(infra, self.store.infras.nodes(infra_id))
             workers = max(1, min(options.concurrency, len(by_instance)))
             with ThreadPoolExecutor(max_workers=workers,
                                     thread_name_prefix="occo-orchestrate") as pool:

@@ -46,7 +46,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -77,6 +77,7 @@ INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL"
                  "LC_CTYPE", "TZ", "TMPDIR", "TERM")
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _KILL_WAIT = 5.0
+Wrap = Callable[[list[str]], list[str]]     # puts a command into a network namespace
 _POLL = 0.05
 
 
@@ -377,17 +378,18 @@ class LocalHandler(ResourceHandler):
 
     # -- orchestration jobs (the Configurable protocol)
 
-    def configure(self, ref: ResourceRef, plan: JobPlan) -> StateReport:
-        """Run the node's jobs once in the instance's directory, in its environment
-        (and network namespace); a failed job fails the instance with its output."""
-        from occo.configure.runner import run_plan
-
+    def _jobs_context(self, ref: ResourceRef, infra_id: str,
+                      node_name: str) -> tuple[Path, Path, dict[str, str], Wrap | None]:
+        """Where and how jobs run: the instance's directory, the jobs' start directory
+        (its ``workdir``), its environment, and a wrapper into its network namespace.
+        Raises ResourceError when the instance is gone."""
         config = to_local_config(ref.config)
         directory = self.instance_dir(ref.instance_id)
         info = self._info(ref)
         if info is None or not directory.is_dir():
-            return StateReport(ResourceState.FAILED, reason="instance directory is gone")
-        request = CreateRequest(plan.infra_id, ref.instance_id, plan.node_name, config)
+            raise ResourceError(f"instance {ref.instance_id}: its directory is gone",
+                                handler=self.name)
+        request = CreateRequest(infra_id, ref.instance_id, node_name, config)
         env = build_env(os.environ, config, request, info.ip, info.ports)
         wrap = None
         if info.netns:
@@ -395,7 +397,18 @@ class LocalHandler(ResourceHandler):
 
             def wrap(argv: list[str]) -> list[str]:
                 return netns.exec_argv(namespace, argv, netns.ip_binary())
-        outcome = run_plan(plan, directory, self._cwd(config, directory), env, wrap)
+        return directory, self._cwd(config, directory), env, wrap
+
+    def configure(self, ref: ResourceRef, plan: JobPlan) -> StateReport:
+        """Run the node's jobs once in the instance's directory, in its environment
+        (and network namespace); a failed job fails the instance with its output."""
+        from occo.configure.runner import run_plan
+
+        try:
+            directory, cwd, env, wrap = self._jobs_context(ref, plan.infra_id, plan.node_name)
+        except ResourceError:
+            return StateReport(ResourceState.FAILED, reason="instance directory is gone")
+        outcome = run_plan(plan, directory, cwd, env, wrap)
         if outcome.ok:
             return StateReport(ResourceState.RUNNING, reason=outcome.message)
         return StateReport(ResourceState.FAILED, reason=outcome.message)
@@ -406,20 +419,8 @@ class LocalHandler(ResourceHandler):
         from occo.configure.runner import RUNNING_FILE
         from occo.configure.transport import ProcessTransport
 
-        config = to_local_config(ref.config)
-        directory = self.instance_dir(ref.instance_id)
-        info = self._info(ref)
-        if info is None or not directory.is_dir():
-            raise ResourceError(f"instance {ref.instance_id} has no directory or process "
-                                "record left", handler=self.name)
-        request = CreateRequest(infra_id, ref.instance_id, node_name, config)
-        env = build_env(os.environ, config, request, info.ip, info.ports)
-        wrap = None
-        if info.netns:
-            namespace, ip = info.netns, netns.ip_binary()
-            wrap = lambda argv: netns.exec_argv(namespace, argv, ip)  # noqa: E731
-        return ProcessTransport(self._cwd(config, directory), env, wrap=wrap,
-                                marker=directory / "jobs" / RUNNING_FILE)
+        directory, cwd, env, wrap = self._jobs_context(ref, infra_id, node_name)
+        return ProcessTransport(cwd, env, wrap=wrap, marker=directory / "jobs" / RUNNING_FILE)
 
     # -- destroy
 

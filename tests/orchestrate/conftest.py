@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -54,10 +55,10 @@ class Running:
     def instance_dir(self, instance_id: str) -> Path:
         return self.home / "instances" / instance_id
 
-    def cli(self, command: object, *args: str) -> Result:
+    def cli(self, command: click.Command, *args: str) -> Result:
         """Run a console script in-process, against this home."""
         auth = ["--auth_data_path", str(self.auth)] if self.auth else []
-        return CliRunner().invoke(command, ["--cfg", str(self.cfg), *auth, *args],  # type: ignore[arg-type]
+        return CliRunner().invoke(command, ["--cfg", str(self.cfg), *auth, *args],
                                   catch_exceptions=False)
 
 
