@@ -454,6 +454,5 @@ class TriggerRunner:
             log.exception("looking for due trigger firings failed")
 
     def stop(self) -> None:
-        """Executions started by this process finish first; ones not started yet
-        stay queued for another process to run. Stop the looks first."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Wait for what this process claimed to run to its end (stop the looks first)."""
+        self._pool.shutdown(wait=True)
