@@ -72,6 +72,8 @@ from occo.resources.docker_client import EngineClients, is_unreachable, one_line
 if TYPE_CHECKING:
     from docker import DockerClient
 
+    from occo.configure.container import ContainerTransport
+
 log = logging.getLogger(__name__)
 
 LABEL_INSTANCE = "occo.instance_id"
@@ -334,6 +336,14 @@ class DockerHandler(CloudHandler):
         if ip is None and (config.network_mode == "host" or "host" in networks):
             ip = engine_host(config.endpoint)
         return Address(public=ip, private=ip)
+
+    def transport(self, ref: ResourceRef, *, infra_id: str,
+                  node_name: str) -> ContainerTransport:
+        """Day-2 jobs run in the container through the Engine's exec (the JobTransports
+        protocol); nothing is installed in it, but WORKDIR and ADD need its ``mkdir``."""
+        from occo.configure.container import ContainerTransport
+
+        return ContainerTransport(self.client(ref.config).api, ref.resource_id)
 
     def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None:
         """The container labelled with ``instance_id``, if any."""

@@ -16,7 +16,7 @@ from occo.store.db import READONLY
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

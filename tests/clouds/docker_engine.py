@@ -47,7 +47,7 @@ IMAGE = "occo-test/busybox"
 TAG = "1"
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "sleep", "cat", "echo", "env", "ls", "true", "false", "kill", "wget", "nc",
-           "httpd", "hostname", "ip", "ping")
+           "httpd", "hostname", "ip", "ping", "mkdir")   # mkdir: orchestration's WORKDIR and ADD
 START_SH = """\
 #!/bin/sh
 # Written for occo's tests: keep the message, serve it on port 8080, wait until stopped.
