@@ -104,22 +104,46 @@ def _routes() -> list[ipaddress.IPv4Network]:
 
 
 def _claim_subnet() -> tuple[ipaddress.IPv4Network, str, IO[str]]:
-    """A /24 of :data:`SUBNETS` no one else uses, its bridge name and the held lock."""
+    """A /24 of :data:`SUBNETS` no one else uses, its bridge name and the held lock.
+
+    The lock file names the daemon that used the subnet last (see
+    :meth:`DockerEngine.start`): one still running belonged to a run that was
+    killed, and is stopped here by that pid, with its bridge and directory.
+    """
     for index, subnet in enumerate(SUBNETS.subnets(new_prefix=24)):
-        lock = open(LOCK_DIR / f"occo-dockerd-{subnet.network_address}.lock", "w")  # noqa: SIM115
+        lock = open(LOCK_DIR / f"occo-dockerd-{subnet.network_address}.lock", "a+")  # noqa: SIM115
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.close()
             continue
+        lock.seek(0)
+        _stop_leftover(lock.read().split())
         bridge = f"occo-dk{index}"
-        # Our lock, so a bridge of that name is a leftover of a killed run.
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
         if any(subnet.overlaps(route) for route in _routes()):
             lock.close()
             continue
         return subnet, bridge, lock
     raise RuntimeError(f"no free /24 left in {SUBNETS} for a test Docker Engine")
+
+
+def _stop_leftover(record: list[str]) -> None:
+    """Stop the dockerd a killed run left (``<pid> <directory>`` from a lock file)."""
+    if len(record) != 2 or not record[0].isdigit():
+        return
+    pid, base = int(record[0]), Path(record[1])
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        command = []
+    if any(part.endswith(b"dockerd") for part in command[:1]) and \
+            str(base).encode() in b" ".join(command):
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=60,
+                   what=f"the dockerd {pid} a killed run left to stop")
+    if base.name.startswith("occo-dk-"):
+        DockerEngine(base=base).stop()
 
 
 @dataclass(frozen=True)
@@ -246,6 +270,11 @@ class DockerEngine:
              "--log-level", "warn"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
+        assert self._lock is not None                # the daemon this subnet belongs to now
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"{self.process.pid} {self.base}\n")
+        self._lock.flush()
         try:
             wait_until(self._answers, timeout=60, what="the test dockerd to answer")
             self.client().api.import_image_from_data(rootfs_tar(), repository=IMAGE, tag=TAG)
@@ -294,6 +323,7 @@ class DockerEngine:
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
         if self._lock is not None:
+            self._lock.truncate(0)                   # nothing left to stop
             self._lock.close()
 
     def _kill_leftover_containerd(self) -> None:
