@@ -81,6 +81,7 @@ LABEL_INFRA = "occo.infra_id"
 LABEL_NODE = "occo.node"
 LABEL_ORIGIN = "occo.origin"
 LOG_TAIL_LINES = 5
+LOG_TAIL_CHARS = 2000
 
 _S = ResourceState
 DOCKER_STATE_MAP: dict[str, ResourceState] = {
@@ -219,8 +220,8 @@ class DockerHandler(CloudHandler):
     def create(self, request: CreateRequest) -> CreateResult:
         config = to_docker_config(request.config)
         doing = f"creating a container for node '{request.node_name}'"
-        spec = container_spec(request.user_data, request.node_name)
         try:
+            spec = container_spec(request.user_data, request.node_name)
             client = self.client(config)
             image = self._ensure_image(client, config)
             container = client.api.create_container(
@@ -239,10 +240,14 @@ class DockerHandler(CloudHandler):
         try:
             client.api.start(container_id)
         except Exception as exc:  # noqa: BLE001 - undone, then reported
-            self._remove(client, container_id, config, stop=False)
+            error = self._error(exc, f"starting the container of node '{request.node_name}'",
+                                config)
+            try:
+                self._remove(client, container_id, config, stop=False)
+            except ResourceError:
+                raise error from None       # it stays; recover finds it by its label
             self._not_created.add(request.instance_id)
-            raise self._error(exc, f"starting the container of node '{request.node_name}'",
-                              config) from None
+            raise error from None
         log.debug("docker container %s started for instance %s", container_id[:12],
                   request.instance_id)
         return CreateResult(resource_id=container_id, data={"endpoint": config.endpoint})
@@ -291,7 +296,8 @@ class DockerHandler(CloudHandler):
             tail = client.api.logs(container_id, tail=LOG_TAIL_LINES).decode(errors="replace")
         except Exception:  # noqa: BLE001 - the reason is still worth giving
             tail = ""
-        return text + (f"; output tail:\n{tail.rstrip()}" if tail.strip() else "")
+        tail = tail.rstrip()[-LOG_TAIL_CHARS:]                 # lines may be of any length
+        return text + (f"; output tail:\n{tail}" if tail.strip() else "")
 
     def states(self, refs: list[ResourceRef]) -> list[StateReport]:
         """All states with one container listing per Engine (a maintenance pass)."""

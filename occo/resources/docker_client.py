@@ -63,6 +63,7 @@ class EngineClients:
         self._redact = redact
         self._lock = threading.Lock()
         self._clients: dict[str, DockerClient] = {}
+        self._connecting: dict[str, threading.Lock] = {}
         weakref.finalize(self, _close_all, self._clients)
 
     def credentials(self, config: DockerResource) -> tuple[AuthEntry | None, dict[str, Any]]:
@@ -76,11 +77,21 @@ class EngineClients:
                           default=str)
 
     def get(self, config: DockerResource) -> DockerClient:
+        """The client of this section's Engine, connecting once (and again after a
+        failure); a slow Engine holds up only those who wait for it."""
         key = self.key(config)
-        with self._lock:                  # one client per Engine, even when asked at once
+        with self._lock:
             client = self._clients.get(key)
+            if client is not None:
+                return client
+            connecting = self._connecting.setdefault(key, threading.Lock())
+        with connecting:
+            with self._lock:
+                client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = self._connect(config)
+                client = self._connect(config)
+                with self._lock:
+                    self._clients[key] = client
         return client
 
     # -- connecting -------------------------------------------------------------------

@@ -144,6 +144,16 @@ def test_an_exited_container_is_failed_with_its_code_and_output(
     assert handler.states([ref]) == [report]
 
 
+def test_the_output_tail_in_a_failure_reason_is_bounded(
+        handler: DockerHandler, docker_engine: DockerEngine) -> None:
+    ref = create(handler, config(docker_engine),
+                 json.dumps({"command": ["sh", "-c", "printf '%0100000d' 7; exit 1"]}))
+    report = wait_until(lambda: (r := handler.state(ref)).state == ResourceState.FAILED and r,
+                        what="the container to exit")
+    assert report.reason is not None and report.reason.endswith("0007")
+    assert 2000 < len(report.reason) < 2100
+
+
 def test_a_command_that_cannot_start_is_one_message_and_no_container(
         handler: DockerHandler, docker_engine: DockerEngine) -> None:
     with pytest.raises(ResourceError) as caught:
