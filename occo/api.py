@@ -55,7 +55,8 @@ class Occo:
             {"entries": self.config.auth_data} if self.config.auth_data else None)
         self.registry = PluginRegistry(HandlerEnv(home=self.config.home, store=self.store,
                                                   auth_data=auth,
-                                                  auth_source=self.config.auth_source))
+                                                  auth_source=self.config.auth_source,
+                                                  settings=self.config.handlers))
 
     @cached_property
     def lifecycle(self) -> Lifecycle:

@@ -35,7 +35,9 @@ REDACTED = "***"
 #: auth_data keys whose values name someone rather than prove who they are
 NOT_SECRET = frozenset({"type", "username", "user", "user_name", "email", "client_name",
                         "user_domain_name", "project_domain_name", "domain", "auth_type",
-                        "tls_ca_cert", "tls_client_cert"})
+                        "tls_ca_cert", "tls_client_cert",
+                        # Azure: identifiers and an identity host, not credentials
+                        "tenant_id", "client_id", "subscription_id", "authority"})
 _MIN_SECRET_LEN = 4
 _SHOWN_KEYS = ("type", "name", "endpoint")
 

@@ -167,7 +167,18 @@ class AzureAciResource(ResourceBase):
     gpu_count: int | None = None
     vnet_name: str | None = None
     subnet_name: str | None = None
-    ports: list[int] | None = None
+    ports: list[int | str] | None = None  # 80, or "53/UDP" as Occopus allows
+
+    @field_validator("ports")
+    @classmethod
+    def _ports_valid(cls, value: list[int | str] | None) -> list[int | str] | None:
+        for entry in value or []:
+            port, _, protocol = str(entry).partition("/")
+            if not port.isdigit() or not 0 < int(port) < 65536 or \
+                    protocol.upper() not in ("", "TCP", "UDP"):
+                raise ValueError(f"a port is a number within 1..65535, optionally with /TCP or "
+                                 f"/UDP, not {entry!r}")
+        return value
 
 
 class CloudBrokerDescription(BaseModel):

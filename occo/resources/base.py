@@ -7,6 +7,7 @@ edge, so the engine never sees vendor vocabulary.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -29,6 +30,8 @@ class HandlerEnv:
     store: Store
     auth_data: dict[str, Any] | None = None
     auth_source: str | None = None          # the auth_data.yaml it came from, for messages
+    #: per-handler settings by resource type (the config's ``handlers:`` section)
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,310 @@
+"""What the ``azure_vm`` and ``azure_aci`` handlers share.
+
+* Credentials: the ``auth_data.yaml`` entry matching the resource section,
+  a service principal ``{tenant_id, client_id, client_secret,
+  subscription_id}`` as Occopus spells it, plus an optional ``authority`` (the
+  identity host, default ``login.microsoftonline.com``; another host, e.g.
+  Azure Stack's or a sovereign cloud's, is used as given, without Microsoft's
+  instance discovery). The resource's ``endpoint`` is Resource Manager's URL;
+  tokens are asked for ``<endpoint>/.default``.
+* The Azure SDK for Python (``pip install 'occo[azure]'``), imported only
+  when an Azure node is acted on. Requests and answers are ARM's JSON as
+  documented in the Azure REST API reference, so occo does not depend on how
+  a given SDK release shapes its model classes; the SDK brings
+  authentication, retries, API versions and long-running-operation polling.
+  Bearer tokens travel over HTTPS only: the SDK refuses anything else, and
+  occo does not turn that off.
+* Names: everything occo makes for an instance is named after it
+  (:class:`AzureNames`, ``occo-<instance id>...``) and tagged with
+  ``occo_instance_id``, so a create that was never recorded is found again,
+  and destroy removes exactly what occo made, never a resource the node
+  definition names.
+* A resource group that does not exist is created (in the node's
+  ``location``), as Occopus does; occo never deletes a resource group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from occo.context.auth import AuthEntry
+from occo.errors import ConfigError, ResourceError
+from occo.resources.base import CreateRequest, HandlerEnv
+from occo.resources.cloud import CloudHandler
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.core.polling import LROPoller
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from pydantic import BaseModel
+
+DEFAULT_AUTHORITY = "login.microsoftonline.com"
+TAG_INSTANCE = "occo_instance_id"
+_CREDENTIAL_KEYS = ("tenant_id", "client_id", "client_secret", "subscription_id")
+_QUOTA_CODE = re.compile(r"quota|limitreached|limitexceeded", re.I)
+_IN_USE = re.compile(r"inuse|cannotbedeleted|inusebyresource|anotheroperationinprogress", re.I)
+ARM_ID = re.compile(r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/"
+                    r"[^/]+/[^/]+/(?P<name>[^/]+)", re.I)
+
+
+@dataclass(frozen=True)
+class AzureNames:
+    """What occo names the resources of one instance."""
+
+    base: str
+
+    @classmethod
+    def of(cls, instance_id: str) -> AzureNames:
+        return cls(f"occo-{instance_id}")
+
+    @property
+    def vm(self) -> str:
+        return self.base
+
+    @property
+    def group(self) -> str:
+        return self.base
+
+    @property
+    def nic(self) -> str:
+        return self.base + "-nic"
+
+    @property
+    def public_ip(self) -> str:
+        return self.base + "-ip"
+
+    @property
+    def vnet(self) -> str:
+        return self.base + "-vnet"
+
+    @property
+    def subnet(self) -> str:
+        return self.base + "-subnet"
+
+    @property
+    def os_disk(self) -> str:
+        return self.base + "-osdisk"
+
+
+def occo_tags(request: CreateRequest) -> dict[str, str]:
+    return {TAG_INSTANCE: request.instance_id, "occo_infra_id": request.infra_id,
+            "occo_node": request.node_name}
+
+
+def body(data: dict[str, Any]) -> Any:
+    """An ARM JSON request body, as bytes: every SDK operation sends bytes as they are.
+
+    (Typed ``Any``: the SDKs annotate such bodies as ``IO``, yet some releases test
+    for ``typing.IO`` at run time, which no file object passes; all accept bytes.)
+    """
+    return json.dumps(data).encode()
+
+
+def raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
+    """``cls=`` for SDK calls: the answer's ARM JSON instead of a model object."""
+    return json.loads(pipeline_response.http_response.text())
+
+
+def parse_id(resource_id: str) -> tuple[str, str]:
+    """(resource group, name) of an ARM resource id."""
+    match = ARM_ID.search(resource_id)
+    if match is None:
+        raise ResourceError(f"not an Azure resource id: {resource_id!r}")
+    return match.group("rg"), match.group("name")
+
+
+@dataclass
+class AzureAccount:
+    """One service principal on one subscription and endpoint, with its SDK clients."""
+
+    endpoint: str
+    subscription: str
+    credential: TokenCredential
+    options: dict[str, Any]
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def _client(self, kind: str, make: Callable[..., Any]) -> Any:
+        if kind not in self._clients:
+            self._clients[kind] = make(self.credential, self.subscription,
+                                       base_url=self.endpoint, **self.options)
+        return self._clients[kind]
+
+    @property
+    def resources(self) -> ResourceManagementClient:
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        client: ResourceManagementClient = self._client("resources", ResourceManagementClient)
+        return client
+
+    @property
+    def network(self) -> NetworkManagementClient:
+        from azure.mgmt.network import NetworkManagementClient
+
+        client: NetworkManagementClient = self._client("network", NetworkManagementClient)
+        return client
+
+    @property
+    def compute(self) -> ComputeManagementClient:
+        from azure.mgmt.compute import ComputeManagementClient
+
+        client: ComputeManagementClient = self._client("compute", ComputeManagementClient)
+        return client
+
+    @property
+    def containers(self) -> ContainerInstanceManagementClient:
+        from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+
+        client: ContainerInstanceManagementClient = self._client(
+            "containers", ContainerInstanceManagementClient)
+        return client
+
+    def id_of(self, rg: str, provider_path: str) -> str:
+        return f"/subscriptions/{self.subscription}/resourceGroups/{rg}/providers/{provider_path}"
+
+
+class AzureHandler(CloudHandler):
+    """Credentials, clients, errors and waiting, for the two Azure handlers."""
+
+    def __init__(self, env: HandlerEnv, log: logging.Logger) -> None:
+        super().__init__(env, log)
+        self._log = log
+        self._accounts: dict[str, AzureAccount] = {}
+
+    # -- accounts -------------------------------------------------------------------
+    def _account(self, config: BaseModel) -> tuple[AzureAccount, AuthEntry]:
+        entry, auth = self._auth.for_resource(config.model_dump(mode="json", exclude_none=True))
+        missing = [k for k in _CREDENTIAL_KEYS if not auth.get(k)]
+        if missing:
+            raise ConfigError(f"{self._auth.source}: {entry.describe()}: {self.name} needs "
+                              f"{', '.join(_CREDENTIAL_KEYS)}; missing {', '.join(missing)}")
+        endpoint = str(getattr(config, "endpoint", "")).rstrip("/")
+        authority = str(auth.get("authority") or DEFAULT_AUTHORITY)
+        key = hashlib.sha256(json.dumps([endpoint, authority, *(str(auth[k]) for k in
+                                                                 _CREDENTIAL_KEYS)])
+                             .encode()).hexdigest()
+        with self._lock:
+            account = self._accounts.get(key)
+            if account is None:
+                account = self._new_account(endpoint, authority, auth)
+                self._accounts[key] = account
+        return account, entry
+
+    def _new_account(self, endpoint: str, authority: str, auth: dict[str, Any]) -> AzureAccount:
+        from azure.identity import ClientSecretCredential
+
+        settings = self.settings
+        credential = ClientSecretCredential(
+            str(auth["tenant_id"]), str(auth["client_id"]), str(auth["client_secret"]),
+            authority=authority,
+            disable_instance_discovery=authority.removeprefix("https://") != DEFAULT_AUTHORITY,
+            connection_timeout=settings.request_timeout, read_timeout=settings.request_timeout,
+            retry_total=settings.retries)
+        options = {"credential_scopes": [endpoint + "/.default"],
+                   "polling_interval": settings.poll_interval,
+                   "retry_total": settings.retries,
+                   "retry_backoff_factor": settings.poll_interval,
+                   "connection_timeout": settings.request_timeout,
+                   "read_timeout": settings.request_timeout}
+        return AzureAccount(endpoint, str(auth["subscription_id"]), credential, options)
+
+    # -- errors ---------------------------------------------------------------------
+    def _error(self, exc: BaseException, doing: str, config: BaseModel,
+               entry: AuthEntry | None = None, *secrets: str | None) -> ResourceError:
+        """One clear, secret-free message for what Azure (or the way to it) said."""
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        if isinstance(exc, ResourceError):
+            return exc
+        where = f"Azure at {getattr(config, 'endpoint', '?')}"
+        retry = None
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, ClientAuthenticationError) and status in (None, 400, 401):
+            who = f" for {entry.describe()} of {self._auth.source}" if entry else ""
+            text = f"{where} rejected the credentials{who}: {_auth_message(exc)}"
+        elif isinstance(exc, HttpResponseError) and status is not None:
+            code = str(getattr(exc.error, "code", "") or "")
+            message = str(getattr(exc.error, "message", "") or exc.message or exc)
+            message = message.splitlines()[0] if message else f"HTTP {status}"
+            if _QUOTA_CODE.search(code) or (code == "OperationNotAllowed" and
+                                            "quota" in message.lower()):
+                text = (f"{where}: quota exceeded in {getattr(config, 'location', '?')} while "
+                        f"{doing}: {message} ({code})")
+            elif status == 403:
+                who = f" of {entry.describe()}" if entry else ""
+                text = f"{where}: the credentials{who} may not do this ({doing}): {message}" \
+                       f" ({code or status})"
+            else:
+                retry = 30.0 if status in (429, 503) else None
+                text = f"{where}: {doing} failed: {message} ({code or f'HTTP {status}'})"
+        elif isinstance(exc, ServiceRequestError | ServiceResponseError):
+            text = f"cannot reach {where} while {doing}: {exc.message or exc}"
+        else:
+            text = f"{where}: {doing} failed: {type(exc).__name__}: {exc}"
+        return ResourceError(self._scrub(text, *secrets), handler=self.name, retry_after=retry)
+
+    # -- waiting and deleting -------------------------------------------------------
+    def _finish(self, poller: LROPoller[Any], what: str) -> Any:
+        """The result of a long-running operation, within ``operation_timeout``."""
+        poller.wait(self.settings.operation_timeout)
+        if not poller.done():
+            raise ResourceError(f"Azure: {what}: not done after "
+                                f"{self.settings.operation_timeout:g} s", handler=self.name)
+        return poller.result()
+
+    def _ensure_group(self, account: AzureAccount, rg: str, location: str) -> None:
+        if not account.resources.resource_groups.check_existence(rg):
+            account.resources.resource_groups.create_or_update(
+                rg, body({"location": location, "tags": {"created_by": "occo"}}))
+            self._log.info("created Azure resource group %s in %s", rg, location)
+
+    def _delete(self, begin: Callable[[], LROPoller[Any]], what: str) -> None:
+        """Delete and wait; a missing resource is fine, one still in use is tried again
+        (Azure releases a NIC or subnet a little after what used it is gone)."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        def attempt() -> bool | None:
+            try:
+                self._finish(begin(), what)
+            except ResourceNotFoundError:
+                return True
+            except HttpResponseError as exc:
+                if _IN_USE.search(str(getattr(exc.error, "code", "") or "")):
+                    return None
+                raise
+            return True
+
+        self._wait(what, attempt)
+
+    @staticmethod
+    def _get(read: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """ARM JSON of a GET, None when the resource does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found: dict[str, Any] = read(*args, cls=raw_json, **kwargs)
+        except ResourceNotFoundError:
+            return None
+        return found
+
+
+def _auth_message(exc: BaseException) -> str:
+    """The identity platform's own words (``AADSTS...: ...``), without the SDK's wrapping."""
+    text = str(getattr(exc, "message", None) or exc)
+    match = re.search(r"(AADSTS\d+:[^\r\n]*)", text)
+    if match:
+        return match.group(1).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
