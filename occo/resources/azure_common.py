@@ -187,6 +187,9 @@ class AzureHandler(CloudHandler):
             raise ConfigError(f"{self._auth.source}: {entry.describe()}: {self.name} needs "
                               f"{', '.join(_CREDENTIAL_KEYS)}; missing {', '.join(missing)}")
         endpoint = str(getattr(config, "endpoint", "")).rstrip("/")
+        if not endpoint.lower().startswith("https://"):
+            raise ConfigError(f"{self.name} endpoint {endpoint!r}: Azure Resource Manager is "
+                              "reached over https only (credentials travel with each request)")
         authority = str(auth.get("authority") or DEFAULT_AUTHORITY)
         key = hashlib.sha256(json.dumps([endpoint, authority, *(str(auth[k]) for k in
                                                                  _CREDENTIAL_KEYS)])

@@ -1,5 +1,6 @@
-"""Helpers of the cloud tests: auth_data for the fakes, and an occo API object whose
-home is the test's tmp_path. The fakes themselves are fixtures of tests/clouds/servers.py."""
+"""Helpers of the cloud tests: auth_data for the fakes, each fake of the REST and Azure
+handlers behind one face, and an occo API object whose home is the test's tmp_path. The
+fakes themselves are fixtures of tests/clouds/servers.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from occo.api import Occo
 from occo.config import Config
+from tests.clouds import backends
 from tests.clouds import fake_openstack as fos
 from tests.clouds.moto_server import MotoCloud
 
@@ -28,14 +30,29 @@ def ec2_auth(cloud: MotoCloud, **auth_data: Any) -> dict[str, Any]:
                                                      "secretkey": cloud.secret_key}}]}
 
 
+@pytest.fixture(params=["cloudsigma", "cloudbroker", "azure_vm", "azure_aci"])
+def cloud(request: pytest.FixtureRequest) -> backends.Backend:
+    """Each fake cloud of the REST and Azure handlers in turn."""
+    if request.param == "cloudsigma":
+        return backends.CloudSigmaBackend(request.getfixturevalue("cloudsigma"))
+    if request.param == "cloudbroker":
+        return backends.CloudBrokerBackend(request.getfixturevalue("cloudbroker"))
+    fake = request.getfixturevalue("azure")
+    if request.param == "azure_vm":
+        return backends.AzureVmBackend(fake)
+    return backends.AzureAciBackend(fake)
+
+
 @pytest.fixture
-def make_occo(tmp_path: Path) -> Iterator[Callable[[dict[str, Any] | None], Occo]]:
-    """Occo objects on a store under tmp_path, with the given auth data; closed afterwards."""
+def make_occo(tmp_path: Path) -> Iterator[Callable[..., Occo]]:
+    """Occo objects on a store under tmp_path, with the given auth data (and handler
+    settings); closed afterwards."""
     made: list[Occo] = []
 
-    def make(auth_data: dict[str, Any] | None = None) -> Occo:
+    def make(auth_data: dict[str, Any] | None = None,
+             handlers: dict[str, dict[str, Any]] | None = None) -> Occo:
         occo = Occo(Config(home=tmp_path / "home", auth_data=auth_data,
-                           create_timeout=30, destroy_timeout=30))
+                           create_timeout=30, destroy_timeout=30, handlers=handlers or {}))
         made.append(occo)
         return occo
 

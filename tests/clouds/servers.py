@@ -1,4 +1,5 @@
-"""Cloud backends the tests own, as fixtures any test directory can use.
+"""Cloud backends the tests own, as fixtures any test directory can use: fake OpenStack,
+moto, a Docker Engine, and fakes of CloudSigma, CloudBroker and Azure.
 
 Registered from the root ``conftest.py`` (``pytest_plugins``), so the cloud
 tests and the handler contract suite share one moto server per worker.
@@ -9,14 +10,19 @@ run that touches no cloud never pays for them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from tests.clouds.docker_engine import DockerEngine
+    from tests.clouds.fake_azure import FakeAzure
+    from tests.clouds.fake_cloudbroker import FakeCloudBroker
+    from tests.clouds.fake_cloudsigma import FakeCloudSigma
     from tests.clouds.fake_openstack import FakeOpenStack
+    from tests.clouds.fakehttp import FakeHttpServer
     from tests.clouds.moto_server import MotoCloud, QuotaMotoServer
+    from tests.clouds.tls import TestCertificates
 
 
 @pytest.fixture
@@ -72,3 +78,45 @@ def docker_engine() -> Iterator[DockerEngine]:
         yield engine
     finally:
         engine.stop()
+
+
+def _running(fake: FakeHttpServer) -> Iterator[Any]:
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def cloudsigma() -> Iterator[FakeCloudSigma]:
+    """A fresh fake CloudSigma API 2.0 for one test."""
+    from tests.clouds.fake_cloudsigma import FakeCloudSigma
+
+    yield from _running(FakeCloudSigma())
+
+
+@pytest.fixture
+def cloudbroker() -> Iterator[FakeCloudBroker]:
+    """A fresh fake CloudBroker platform API for one test."""
+    from tests.clouds.fake_cloudbroker import FakeCloudBroker
+
+    yield from _running(FakeCloudBroker())
+
+
+@pytest.fixture(scope="session")
+def azure_certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertificates:
+    from tests.clouds.tls import make_certificates
+
+    return make_certificates(tmp_path_factory.mktemp("azure-tls"))
+
+
+@pytest.fixture
+def azure(azure_certificates: TestCertificates,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzure]:
+    """A fresh fake Azure (Resource Manager and token endpoint) over HTTPS, its CA
+    trusted as a user trusts a private one (``REQUESTS_CA_BUNDLE``)."""
+    from tests.clouds.fake_azure import FakeAzure
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azure_certificates.ca))
+    yield from _running(FakeAzure(azure_certificates, lro_polls=2))
