@@ -112,3 +112,21 @@ def test_readable_auth_file_warns_and_private_one_does_not(tmp_path: Path,
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_config(None, private)
+
+
+def test_azure_and_rest_cloud_entries_hide_secrets_but_not_identifiers() -> None:
+    auth = AuthData.parse({"resource": [
+        {"type": "azure_vm", "auth_data": {
+            "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "app-0001",
+            "client_secret": "azure-secret-1", "subscription_id": "sub-0001",
+            "authority": "https://login.example.org"}},
+        {"type": "cloudsigma", "auth_data": {"email": "ops@example.org",
+                                             "password": "sigma-pass-1"}}]})
+    text = ("tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 app app-0001 sub sub-0001 at "
+            "https://login.example.org with azure-secret-1; ops@example.org/sigma-pass-1")
+    assert auth.redactor(text) == (
+        "tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 app app-0001 sub sub-0001 at "
+        "https://login.example.org with ***; ops@example.org/***")
+    entry, creds = auth.for_resource({"type": "cloudsigma", "endpoint": "https://x/api/2.0",
+                                      "libdrive_id": "l", "description": {"cpu": 1}})
+    assert entry.position == 2 and creds["email"] == "ops@example.org"
