@@ -162,3 +162,20 @@ def test_statuses_and_nics_map_onto_occo_states_and_addresses() -> None:
         {"interface_type": "public", "ip_v4": {"uuid": "185.12.5.9"}}]}}
     assert nic_addresses(server) == ("185.12.5.9", "10.0.0.5")
     assert nic_addresses({"runtime": None}) == (None, None)
+
+
+def test_handler_settings_come_from_the_config_files_handlers_section(tmp_path: Path) -> None:
+    from occo.api import Occo
+    from occo.config import load_config
+
+    path = tmp_path / "occopus_config.yaml"
+    path.write_text(f"home: {tmp_path / 'home'}\n"
+                    "handlers:\n  cloudsigma: {poll_interval: 0.5, operation_timeout: 30}\n")
+    occo = Occo(load_config(path))
+    try:
+        handler = occo.registry.handler("cloudsigma")
+        assert isinstance(handler, CloudSigmaHandler)
+        assert (handler.settings.poll_interval, handler.settings.operation_timeout,
+                handler.settings.retries) == (0.5, 30.0, 3)
+    finally:
+        occo.close()
