@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -47,28 +48,27 @@ from occo.errors import DescriptionError
 from occo.model.resource_types import AzureAciResource
 from occo.model.states import ResourceState
 from occo.resources.azure_common import (
-    TAG_INSTANCE,
     AzureAccount,
     AzureHandler,
     AzureNames,
+    AzureSection,
+    Make,
     body,
     occo_tags,
 )
 from occo.resources.base import (
     Address,
     CreateRequest,
-    CreateResult,
     HandlerEnv,
     ResourceRef,
     StateReport,
+    config_as,
 )
 
 log = logging.getLogger(__name__)
 
 FQDN_VARIABLE = "_OCCOPUS_ALLOCATED_FQDN"
 ACI_SERVICE = "Microsoft.ContainerInstance/containerGroups"
-VNET_PREFIX = "10.0.0.0/16"
-SUBNET_PREFIX = "10.0.0.0/24"
 
 _S = ResourceState
 GROUP_STATE_MAP: dict[str, ResourceState] = {
@@ -82,11 +82,6 @@ INSTANCE_STATE_MAP: dict[str, ResourceState] = {
 }
 """A group's provisioning state, then (once that succeeded) its instance state -> occo's."""
 
-
-def to_azure_aci_config(config: BaseModel) -> AzureAciResource:
-    if isinstance(config, AzureAciResource):
-        return config
-    return AzureAciResource.model_validate(config.model_dump())
 
 
 def container_spec(request: CreateRequest) -> tuple[dict[str, str], list[str] | None]:
@@ -139,66 +134,52 @@ class AzureAciHandler(AzureHandler):
 
     name: ClassVar[str] = "azure_aci"
     config_model: ClassVar[type[BaseModel]] = AzureAciResource
+    kind: ClassVar[str] = "container group"
 
     def __init__(self, env: HandlerEnv) -> None:
         super().__init__(env, log)
 
+    def _section(self, config: BaseModel) -> AzureAciResource:
+        return config_as(AzureAciResource, config)
+
     # -- create ---------------------------------------------------------------------
-    def create(self, request: CreateRequest) -> CreateResult:
-        config = to_azure_aci_config(request.config)
-        names = AzureNames.of(request.instance_id)
-        try:
-            account, entry = self._account(config)
-            env, command = container_spec(request)
-            private = self._network_type(config, request) == "private"
-            ports = port_list(config)
-            if not private and not ports:
-                raise DescriptionError(f"node '{request.node_name}': azure_aci with a public "
-                                       "network needs at least one of 'ports'")
-        except Exception:
-            self._not_created.add(request.instance_id)
-            raise
-        doing = f"creating a container group for node '{request.node_name}'"
-        made = False
-        try:
-            self._ensure_group(account, config.resource_group, config.location)
-            made = True
-            address: dict[str, Any] = {"ports": ports, "type": "Private" if private else "Public"}
-            group_props: dict[str, Any] = {}
+    def _plan(self, config: AzureSection, names: AzureNames, request: CreateRequest) -> Make:
+        aci = self._section(config)
+        env, command = container_spec(request)
+        private = self._network_type(aci, request) == "private"
+        ports = port_list(aci)
+        if not private and not ports:
+            raise DescriptionError(f"node '{request.node_name}': azure_aci with a public "
+                                   "network needs at least one of 'ports'")
+        address: dict[str, Any] = {"ports": ports, "type": "Private" if private else "Public"}
+        if not private:
+            address["dnsNameLabel"] = names.group
+            env[FQDN_VARIABLE] = f"{names.group}.{aci.location.lower()}.azurecontainer.io"
+        requests: dict[str, Any] = {"cpu": aci.cpu_cores, "memoryInGB": aci.memory}
+        if aci.gpu_type:
+            requests["gpu"] = {"count": aci.gpu_count or 1, "sku": aci.gpu_type}
+        container: dict[str, Any] = {
+            "image": aci.image, "ports": ports,
+            "environmentVariables": [{"name": k, "value": v} for k, v in env.items()],
+            "resources": {"requests": requests}}
+        if command:
+            container["command"] = command
+        properties: dict[str, Any] = {
+            "osType": aci.os_type.capitalize(), "ipAddress": address,
+            "containers": [{"name": names.group, "properties": container}]}
+
+        def make(account: AzureAccount) -> None:
             if private:
-                group_props["subnetIds"] = [{"id": self._subnet(account, config, names,
-                                                                request)}]
-            else:
-                address["dnsNameLabel"] = names.group
-                env[FQDN_VARIABLE] = f"{names.group}.{config.location.lower()}" \
-                                     ".azurecontainer.io"
-            requests: dict[str, Any] = {"cpu": config.cpu_cores, "memoryInGB": config.memory}
-            if config.gpu_type:
-                requests["gpu"] = {"count": config.gpu_count or 1, "sku": config.gpu_type}
-            container: dict[str, Any] = {
-                "image": config.image, "ports": [{"port": p["port"], "protocol": p["protocol"]}
-                                                 for p in ports],
-                "environmentVariables": [{"name": k, "value": v} for k, v in env.items()],
-                "resources": {"requests": requests}}
-            if command:
-                container["command"] = command
-            group_props.update({
-                "osType": config.os_type.capitalize(), "ipAddress": address,
-                "containers": [{"name": names.group, "properties": container}]})
+                properties["subnetIds"] = [{"id": self._subnet(
+                    account, aci.resource_group, aci.location, names, aci.vnet_name,
+                    aci.subnet_name, request, {"delegations": [
+                        {"name": "aci", "properties": {"serviceName": ACI_SERVICE}}]})}]
             account.containers.container_groups.begin_create_or_update(
-                config.resource_group, names.group,
-                body({"location": config.location, "tags": occo_tags(request),
-                      "properties": group_props}),
-                polling=False)
-        except Exception as exc:  # noqa: BLE001 - undone, then reported as one message
-            error = self._error(exc, doing, config, entry)
-            if not made or self._undo(account, config, names):
-                self._not_created.add(request.instance_id)
-            raise error from None
-        log.debug("azure container group %s created for instance %s", names.group,
-                  request.instance_id)
-        return CreateResult(resource_id=names.group,
-                            data={"resource_group": config.resource_group})
+                aci.resource_group, names.group,
+                body({"location": aci.location, "tags": occo_tags(request),
+                      "properties": properties}), polling=False)
+
+        return make
 
     @staticmethod
     def _network_type(config: AzureAciResource, request: CreateRequest) -> str:
@@ -208,41 +189,9 @@ class AzureAciHandler(AzureHandler):
                                    f"be 'public' or 'private', not {config.network_type!r}")
         return kind
 
-    def _subnet(self, account: AzureAccount, config: AzureAciResource, names: AzureNames,
-                request: CreateRequest) -> str:
-        """The id of the delegated subnet a private group joins (made when not named)."""
-        rg, network = config.resource_group, account.network
-        delegated = {"addressPrefix": SUBNET_PREFIX, "delegations": [
-            {"name": "aci", "properties": {"serviceName": ACI_SERVICE}}]}
-        subnet_name = config.subnet_name or names.subnet
-        if config.vnet_name:
-            vnet_name = config.vnet_name
-            if config.subnet_name is None:
-                self._finish(network.subnets.begin_create_or_update(
-                    rg, vnet_name, subnet_name, body({"properties": delegated})),
-                    f"creating subnet {subnet_name}")
-        else:
-            vnet_name = names.vnet
-            self._finish(network.virtual_networks.begin_create_or_update(rg, vnet_name, body({
-                "location": config.location, "tags": occo_tags(request),
-                "properties": {"addressSpace": {"addressPrefixes": [VNET_PREFIX]},
-                               "subnets": [{"name": subnet_name, "properties": delegated}]}})),
-                f"creating virtual network {vnet_name}")
-        return account.id_of(rg, f"Microsoft.Network/virtualNetworks/{vnet_name}/subnets/"
-                                 f"{subnet_name}")
-
-    def _undo(self, account: AzureAccount, config: AzureAciResource, names: AzureNames) -> bool:
-        try:
-            self._remove_all(account, config, names)
-        except Exception as exc:  # noqa: BLE001 - the create's error is the one reported
-            log.warning("%s", self._error(exc, "removing a half-created container group",
-                                          config))
-            return False
-        return True
-
     # -- inspect --------------------------------------------------------------------
     def _group(self, ref: ResourceRef) -> dict[str, Any] | None:
-        config = to_azure_aci_config(ref.config)
+        config = config_as(AzureAciResource, ref.config)
         account, entry = self._account(config)
         try:
             return self._get(account.containers.container_groups.get, config.resource_group,
@@ -264,47 +213,19 @@ class AzureAciHandler(AzureHandler):
             return Address(public=None, private=str(ip))
         return Address(public=str(ip))
 
-    def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None:
-        """The container group made for ``instance_id``, or the network made for it."""
-        if instance_id in self._not_created:
-            return None
-        aci = to_azure_aci_config(config)
-        account, entry = self._account(aci)
-        names, rg = AzureNames.of(instance_id), aci.resource_group
-        try:
-            found = [self._get(account.containers.container_groups.get, rg, names.group),
-                     self._get(account.network.virtual_networks.get, rg, names.vnet)]
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, "looking for a lost container group", aci, entry) from None
-        if any(r is not None and (r.get("tags") or {}).get(TAG_INSTANCE) == instance_id
-               for r in found):
-            return CreateResult(resource_id=names.group, data={"resource_group": rg})
-        return None
+    def _lookups(self, account: AzureAccount, config: AzureSection,
+                 names: AzureNames) -> list[Callable[[], dict[str, Any] | None]]:
+        rg = config.resource_group
+        return [lambda: self._get(account.containers.container_groups.get, rg, names.group),
+                lambda: self._get(account.network.virtual_networks.get, rg, names.vnet)]
 
     # -- destroy --------------------------------------------------------------------
-    def destroy(self, ref: ResourceRef) -> None:
-        config = to_azure_aci_config(ref.config)
-        account, entry = self._account(config)
-        try:
-            self._remove_all(account, config, AzureNames.of(ref.instance_id))
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"deleting container group {ref.resource_id}", config,
-                              entry) from None
-        log.debug("azure container group %s deleted (instance %s)", ref.resource_id,
-                  ref.instance_id)
-
-    def _remove_all(self, account: AzureAccount, config: AzureAciResource,
+    def _remove_all(self, account: AzureAccount, config: AzureSection,
                     names: AzureNames) -> None:
-        rg, network = config.resource_group, account.network
-        groups = account.containers.container_groups
+        """The container group, then the network occo made for it."""
+        aci = self._section(config)
+        rg, groups = aci.resource_group, account.containers.container_groups
         self._delete(lambda: groups.begin_delete(rg, names.group),
                      f"deleting container group {names.group}")
-        if config.network_type.lower() != "private":
-            return
-        if not config.vnet_name:
-            self._delete(lambda: network.virtual_networks.begin_delete(rg, names.vnet),
-                         f"deleting virtual network {names.vnet}")
-        elif not config.subnet_name:
-            vnet = config.vnet_name
-            self._delete(lambda: network.subnets.begin_delete(rg, vnet, names.subnet),
-                         f"deleting subnet {names.subnet} of {vnet}")
+        if aci.network_type.lower() == "private":
+            self._remove_network(account, rg, names, aci.vnet_name, aci.subnet_name)

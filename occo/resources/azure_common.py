@@ -29,13 +29,15 @@ import hashlib
 import json
 import logging
 import re
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from occo.context.auth import AuthEntry
 from occo.errors import ConfigError, ResourceError
-from occo.resources.base import CreateRequest, HandlerEnv
+from occo.model.resource_types import AzureAciResource, AzureVmResource
+from occo.resources.base import CreateRequest, CreateResult, HandlerEnv, ResourceRef
 from occo.resources.cloud import CloudHandler
 
 if TYPE_CHECKING:
@@ -47,7 +49,13 @@ if TYPE_CHECKING:
     from azure.mgmt.resource.resources import ResourceManagementClient
     from pydantic import BaseModel
 
+AzureSection = AzureVmResource | AzureAciResource
+Make = Callable[["AzureAccount"], None]
+"""The cloud calls of one create, after the resource group is there."""
+
 DEFAULT_AUTHORITY = "login.microsoftonline.com"
+VNET_PREFIX = "10.0.0.0/16"
+SUBNET_PREFIX = "10.0.0.0/24"
 TAG_INSTANCE = "occo_instance_id"
 _CREDENTIAL_KEYS = ("tenant_id", "client_id", "client_secret", "subscription_id")
 _QUOTA_CODE = re.compile(r"quota|limitreached|limitexceeded", re.I)
@@ -172,12 +180,102 @@ class AzureAccount:
 
 
 class AzureHandler(CloudHandler):
-    """Credentials, clients, errors and waiting, for the two Azure handlers."""
+    """Credentials, clients, errors, waiting, and the create/recover/destroy of what is
+    named after an instance, for the two Azure handlers."""
+
+    kind: ClassVar[str]                 # what an instance is, in messages
 
     def __init__(self, env: HandlerEnv, log: logging.Logger) -> None:
         super().__init__(env, log)
         self._log = log
         self._accounts: dict[str, AzureAccount] = {}
+
+    # -- what each handler makes --------------------------------------------------------
+    @abstractmethod
+    def _section(self, config: BaseModel) -> AzureSection:
+        """The resource section as this handler's model."""
+
+    @abstractmethod
+    def _plan(self, config: AzureSection, names: AzureNames, request: CreateRequest) -> Make:
+        """Check the request (raising before any cloud call) and return its cloud calls."""
+
+    @abstractmethod
+    def _lookups(self, account: AzureAccount, config: AzureSection,
+                 names: AzureNames) -> list[Callable[[], dict[str, Any] | None]]:
+        """Reads of the taggable resources a create makes, for :meth:`recover`."""
+
+    @abstractmethod
+    def _remove_all(self, account: AzureAccount, config: AzureSection,
+                    names: AzureNames) -> None:
+        """Delete everything a create makes, in an order Azure accepts."""
+
+    def _secrets(self, config: AzureSection) -> tuple[str | None, ...]:
+        return ()
+
+    # -- create, recover, destroy -------------------------------------------------------
+    def create(self, request: CreateRequest) -> CreateResult:
+        config = self._section(request.config)
+        names = AzureNames.of(request.instance_id)
+        try:
+            account, entry = self._account(config)
+            make = self._plan(config, names, request)
+        except Exception:
+            self._not_created.add(request.instance_id)
+            raise
+        made = False
+        try:
+            self._ensure_group(account, config.resource_group, config.location)
+            made = True
+            make(account)
+        except Exception as exc:  # noqa: BLE001 - undone, then reported as one message
+            error = self._error(exc, f"creating a {self.kind} for node '{request.node_name}'",
+                                config, entry, *self._secrets(config))
+            if not made or self._undo(account, config, names):
+                self._not_created.add(request.instance_id)
+            raise error from None
+        self._log.debug("azure %s %s created for instance %s", self.kind, names.base,
+                        request.instance_id)
+        return CreateResult(resource_id=names.base,
+                            data={"resource_group": config.resource_group})
+
+    def _undo(self, account: AzureAccount, config: AzureSection, names: AzureNames) -> bool:
+        """Remove what a failed create made; False when something may be left."""
+        try:
+            self._remove_all(account, config, names)
+        except Exception as exc:  # noqa: BLE001 - the create's error is the one reported
+            self._log.warning("%s", self._error(exc, f"removing a half-created {self.kind}",
+                                                config, None, *self._secrets(config)))
+            return False
+        return True
+
+    def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None:
+        """What a create made for ``instance_id``, even a part of it (a NIC without its
+        VM): destroy then removes whatever exists."""
+        if instance_id in self._not_created:
+            return None
+        section = self._section(config)
+        account, entry = self._account(section)
+        names = AzureNames.of(instance_id)
+        try:
+            found = [read() for read in self._lookups(account, section, names)]
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"looking for a lost {self.kind}", section, entry) from None
+        if any(r is not None and (r.get("tags") or {}).get(TAG_INSTANCE) == instance_id
+               for r in found):
+            return CreateResult(resource_id=names.base,
+                                data={"resource_group": section.resource_group})
+        return None
+
+    def destroy(self, ref: ResourceRef) -> None:
+        config = self._section(ref.config)
+        account, entry = self._account(config)
+        try:
+            self._remove_all(account, config, AzureNames.of(ref.instance_id))
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"deleting {self.kind} {ref.resource_id}", config,
+                              entry) from None
+        self._log.debug("azure %s %s deleted (instance %s)", self.kind, ref.resource_id,
+                        ref.instance_id)
 
     # -- accounts -------------------------------------------------------------------
     def _account(self, config: BaseModel) -> tuple[AzureAccount, AuthEntry]:
@@ -291,6 +389,40 @@ class AzureHandler(CloudHandler):
             return True
 
         self._wait(what, attempt)
+
+    def _subnet(self, account: AzureAccount, rg: str, location: str, names: AzureNames,
+                vnet_name: str | None, subnet_name: str | None, request: CreateRequest,
+                subnet_properties: dict[str, Any]) -> str:
+        """The id of the subnet an instance joins: the named one; a new one in the named
+        network; or a new network of its own (``VNET_PREFIX``) with a subnet."""
+        network = account.network
+        subnet = subnet_name or names.subnet
+        properties = {"addressPrefix": SUBNET_PREFIX, **subnet_properties}
+        if vnet_name:
+            if subnet_name is None:
+                self._finish(network.subnets.begin_create_or_update(
+                    rg, vnet_name, subnet, body({"properties": properties})),
+                    f"creating subnet {subnet} in {vnet_name}")
+        else:
+            vnet_name = names.vnet
+            self._finish(network.virtual_networks.begin_create_or_update(rg, vnet_name, body({
+                "location": location, "tags": occo_tags(request),
+                "properties": {"addressSpace": {"addressPrefixes": [VNET_PREFIX]},
+                               "subnets": [{"name": subnet, "properties": properties}]}})),
+                f"creating virtual network {vnet_name}")
+        return account.id_of(rg, f"Microsoft.Network/virtualNetworks/{vnet_name}/subnets/"
+                                 f"{subnet}")
+
+    def _remove_network(self, account: AzureAccount, rg: str, names: AzureNames,
+                        vnet_name: str | None, subnet_name: str | None) -> None:
+        """Delete what :meth:`_subnet` made (nothing when both were named)."""
+        network = account.network
+        if not vnet_name:
+            self._delete(lambda: network.virtual_networks.begin_delete(rg, names.vnet),
+                         f"deleting virtual network {names.vnet}")
+        elif not subnet_name:
+            self._delete(lambda: network.subnets.begin_delete(rg, vnet_name, names.subnet),
+                         f"deleting subnet {names.subnet} of {vnet_name}")
 
     @staticmethod
     def _get(read: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -55,10 +56,11 @@ from occo.errors import ConfigError, ResourceError
 from occo.model.resource_types import AzureVmResource
 from occo.model.states import ResourceState
 from occo.resources.azure_common import (
-    TAG_INSTANCE,
     AzureAccount,
     AzureHandler,
     AzureNames,
+    AzureSection,
+    Make,
     body,
     occo_tags,
     parse_id,
@@ -66,16 +68,14 @@ from occo.resources.azure_common import (
 from occo.resources.base import (
     Address,
     CreateRequest,
-    CreateResult,
     HandlerEnv,
     ResourceRef,
     StateReport,
+    config_as,
 )
 
 log = logging.getLogger(__name__)
 
-VNET_PREFIX = "10.0.0.0/16"
-SUBNET_PREFIX = "10.0.0.0/24"
 MAX_CUSTOM_DATA = 65_535       # bytes Azure takes as custom data, before base64
 
 _S = ResourceState
@@ -91,11 +91,6 @@ POWER_STATE_MAP: dict[str, ResourceState] = {
 }
 """A VM's provisioning state, then (once that succeeded) its power state -> occo's."""
 
-
-def to_azure_vm_config(config: BaseModel) -> AzureVmResource:
-    if isinstance(config, AzureVmResource):
-        return config
-    return AzureVmResource.model_validate(config.model_dump())
 
 
 def vm_state(vm: dict[str, Any] | None) -> StateReport:
@@ -125,37 +120,29 @@ class AzureVmHandler(AzureHandler):
 
     name: ClassVar[str] = "azure_vm"
     config_model: ClassVar[type[BaseModel]] = AzureVmResource
+    kind: ClassVar[str] = "virtual machine"
 
     def __init__(self, env: HandlerEnv) -> None:
         super().__init__(env, log)
 
+    def _section(self, config: BaseModel) -> AzureVmResource:
+        return config_as(AzureVmResource, config)
+
+    def _secrets(self, config: AzureSection) -> tuple[str | None, ...]:
+        return (self._section(config).password,)
+
     # -- create ---------------------------------------------------------------------
-    def create(self, request: CreateRequest) -> CreateResult:
-        config = to_azure_vm_config(request.config)
-        names = AzureNames.of(request.instance_id)
-        try:
-            account, entry = self._account(config)
-            custom_data = self._custom_data(config, request)
-        except Exception:
-            self._not_created.add(request.instance_id)
-            raise
-        doing = f"creating a virtual machine for node '{request.node_name}'"
-        made = False
-        try:
-            self._ensure_group(account, config.resource_group, config.location)
-            made = True
-            nic_id = self._network(account, config, names, request)
+    def _plan(self, config: AzureSection, names: AzureNames, request: CreateRequest) -> Make:
+        vm = self._section(config)
+        custom_data = self._custom_data(vm, request)
+
+        def make(account: AzureAccount) -> None:
+            nic_id = self._network(account, vm, names, request)
             account.compute.virtual_machines.begin_create_or_update(
-                config.resource_group, names.vm,
-                body(self._vm_body(config, names, request, nic_id, custom_data)),
-                polling=False)
-        except Exception as exc:  # noqa: BLE001 - undone, then reported as one message
-            error = self._error(exc, doing, config, entry, config.password)
-            if not made or self._undo(account, config, names):
-                self._not_created.add(request.instance_id)
-            raise error from None
-        log.debug("azure vm %s created for instance %s", names.vm, request.instance_id)
-        return CreateResult(resource_id=names.vm, data={"resource_group": config.resource_group})
+                vm.resource_group, names.vm,
+                body(self._vm_body(vm, names, request, nic_id, custom_data)), polling=False)
+
+        return make
 
     def _custom_data(self, config: AzureVmResource, request: CreateRequest) -> str | None:
         text = request.user_data or config.customdata
@@ -182,27 +169,9 @@ class AzureVmHandler(AzureHandler):
                             "does not change a network interface it did not make",
                             config.nic_name)
             return str(nic["id"])
-        subnet_name = config.subnet_name or names.subnet
-        if config.vnet_name:
-            vnet_name = config.vnet_name
-            if config.subnet_name is None:
-                self._finish(network.subnets.begin_create_or_update(
-                    rg, vnet_name, subnet_name,
-                    body({"properties": {"addressPrefix": SUBNET_PREFIX}})),
-                    f"creating subnet {subnet_name}")
-        else:
-            vnet_name = names.vnet
-            self._finish(network.virtual_networks.begin_create_or_update(rg, vnet_name, body({
-                "location": location, "tags": tags,
-                "properties": {"addressSpace": {"addressPrefixes": [VNET_PREFIX]},
-                               "subnets": [{"name": subnet_name,
-                                            "properties": {"addressPrefix": SUBNET_PREFIX}}]}})),
-                f"creating virtual network {vnet_name}")
-        subnet = self._get(network.subnets.get, rg, vnet_name, subnet_name)
-        if subnet is None:
-            raise ResourceError(f"Azure: virtual network {vnet_name} has no subnet "
-                                f"'{subnet_name}'", handler=self.name)
-        ip_config: dict[str, Any] = {"subnet": {"id": subnet["id"]},
+        subnet_id = self._subnet(account, rg, location, names, config.vnet_name,
+                                 config.subnet_name, request, {})
+        ip_config: dict[str, Any] = {"subnet": {"id": subnet_id},
                                      "privateIPAllocationMethod": "Dynamic"}
         if config.public_ip_needed:
             self._finish(network.public_ip_addresses.begin_create_or_update(
@@ -249,20 +218,10 @@ class AzureVmHandler(AzureHandler):
                     {"id": nic_id, "properties": {"primary": True, "deleteOption": "Detach"}}]},
             }}
 
-    def _undo(self, account: AzureAccount, config: AzureVmResource, names: AzureNames) -> bool:
-        """Remove what a failed create made; False when something may be left."""
-        try:
-            self._remove_all(account, config, names)
-        except Exception as exc:  # noqa: BLE001 - the create's error is the one reported
-            log.warning("%s", self._error(exc, "removing a half-created virtual machine",
-                                          config, None, config.password))
-            return False
-        return True
-
     # -- inspect --------------------------------------------------------------------
     def _vm(self, ref: ResourceRef) -> tuple[dict[str, Any] | None, AzureAccount, AuthEntry,
                                              AzureVmResource]:
-        config = to_azure_vm_config(ref.config)
+        config = config_as(AzureVmResource, ref.config)
         account, entry = self._account(config)
         try:
             vm = self._get(account.compute.virtual_machines.get, config.resource_group,
@@ -298,56 +257,27 @@ class AzureVmHandler(AzureHandler):
                               entry) from None
         return Address(public=public or private, private=private)
 
-    def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None:
-        """The VM made for ``instance_id``, or (a create cut short) any network piece made
-        for it: destroy then removes whatever exists."""
-        if instance_id in self._not_created:
-            return None
-        vm_config = to_azure_vm_config(config)
-        account, entry = self._account(vm_config)
-        names, rg = AzureNames.of(instance_id), vm_config.resource_group
-        network = account.network
-        try:
-            found = [self._get(account.compute.virtual_machines.get, rg, names.vm),
-                     self._get(network.network_interfaces.get, rg, names.nic),
-                     self._get(network.public_ip_addresses.get, rg, names.public_ip),
-                     self._get(network.virtual_networks.get, rg, names.vnet)]
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, "looking for a lost virtual machine", vm_config,
-                              entry) from None
-        if any(r is not None and (r.get("tags") or {}).get(TAG_INSTANCE) == instance_id
-               for r in found):
-            return CreateResult(resource_id=names.vm, data={"resource_group": rg})
-        return None
+    def _lookups(self, account: AzureAccount, config: AzureSection,
+                 names: AzureNames) -> list[Callable[[], dict[str, Any] | None]]:
+        rg, network = config.resource_group, account.network
+        return [lambda: self._get(account.compute.virtual_machines.get, rg, names.vm),
+                lambda: self._get(network.network_interfaces.get, rg, names.nic),
+                lambda: self._get(network.public_ip_addresses.get, rg, names.public_ip),
+                lambda: self._get(network.virtual_networks.get, rg, names.vnet)]
 
     # -- destroy --------------------------------------------------------------------
-    def destroy(self, ref: ResourceRef) -> None:
-        config = to_azure_vm_config(ref.config)
-        account, entry = self._account(config)
-        try:
-            self._remove_all(account, config, AzureNames.of(ref.instance_id))
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"deleting virtual machine {ref.resource_id}", config,
-                              entry) from None
-        log.debug("azure vm %s deleted (instance %s)", ref.resource_id, ref.instance_id)
-
-    def _remove_all(self, account: AzureAccount, config: AzureVmResource,
+    def _remove_all(self, account: AzureAccount, config: AzureSection,
                     names: AzureNames) -> None:
-        """Delete, in an order Azure accepts, every resource occo makes for an instance."""
-        rg, network, compute = config.resource_group, account.network, account.compute
+        """The VM, its OS disk, then the NIC, public IP and network occo made."""
+        vm = self._section(config)
+        rg, network, compute = vm.resource_group, account.network, account.compute
         self._delete(lambda: compute.virtual_machines.begin_delete(rg, names.vm),
                      f"deleting virtual machine {names.vm}")
         self._delete(lambda: compute.disks.begin_delete(rg, names.os_disk),
                      f"deleting disk {names.os_disk}")
-        if not config.nic_name:
+        if not vm.nic_name:
             self._delete(lambda: network.network_interfaces.begin_delete(rg, names.nic),
                          f"deleting network interface {names.nic}")
             self._delete(lambda: network.public_ip_addresses.begin_delete(rg, names.public_ip),
                          f"deleting public IP {names.public_ip}")
-            if not config.vnet_name:
-                self._delete(lambda: network.virtual_networks.begin_delete(rg, names.vnet),
-                             f"deleting virtual network {names.vnet}")
-            elif not config.subnet_name:
-                vnet = config.vnet_name
-                self._delete(lambda: network.subnets.begin_delete(rg, vnet, names.subnet),
-                             f"deleting subnet {names.subnet} of {vnet}")
+            self._remove_network(account, rg, names, vm.vnet_name, vm.subnet_name)

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -20,6 +20,16 @@ if TYPE_CHECKING:
     from occo.configure.jobs import JobPlan
     from occo.configure.transport import Transport
     from occo.store.store import Store
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def config_as(model: type[Model], config: BaseModel) -> Model:
+    """A resource section as its handler's model (a request carries the model itself; a
+    record read back from the store may carry an equal one)."""
+    if isinstance(config, model):
+        return config
+    return model.model_validate(config.model_dump())
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,6 @@ cannot be found again by occo: the platform's instance list shows it.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import logging
 import re
 import xml.etree.ElementTree as ET
@@ -54,9 +52,9 @@ from occo.resources.base import (
     HandlerEnv,
     ResourceRef,
     StateReport,
+    config_as,
 )
-from occo.resources.cloud import CloudHandler
-from occo.resources.rest import ApiError, ApiUnreachable, RestApi
+from occo.resources.rest import ApiError, RestCloudHandler
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +75,6 @@ CLOUDBROKER_STATE_MAP: dict[str, ResourceState] = {
 def cloudbroker_state(status: str | None) -> ResourceState:
     return CLOUDBROKER_STATE_MAP.get((status or "").lower(), ResourceState.UNKNOWN)
 
-
-def to_cloudbroker_config(config: BaseModel) -> CloudBrokerResource:
-    if isinstance(config, CloudBrokerResource):
-        return config
-    return CloudBrokerResource.model_validate(config.model_dump())
 
 
 def _append(parent: ET.Element, key: str, value: Any) -> None:
@@ -132,60 +125,26 @@ def _text(root: ET.Element, tag: str) -> str | None:
     return value or None
 
 
-class CloudBrokerHandler(CloudHandler):
+class CloudBrokerHandler(RestCloudHandler):
     """Virtual machines started through the CloudBroker platform."""
 
     name: ClassVar[str] = "cloudbroker"
     config_model: ClassVar[type[BaseModel]] = CloudBrokerResource
+    cloud: ClassVar[str] = "CloudBroker"
+    accept: ClassVar[str] = "application/xml"
 
     def __init__(self, env: HandlerEnv) -> None:
         super().__init__(env, log)
-        self._apis: dict[str, RestApi] = {}
 
-    # -- connections ----------------------------------------------------------------
-    def _api(self, config: CloudBrokerResource) -> tuple[RestApi, AuthEntry]:
-        entry, auth = self._auth.for_resource(config.model_dump(mode="json", exclude_none=True))
-        email, password = auth.get("email"), auth.get("password")
-        if not email or not password:
-            raise ConfigError(f"{self._auth.source}: {entry.describe()}: cloudbroker needs "
-                              "'email' and 'password'")
-        key = hashlib.sha256(json.dumps([config.endpoint, str(email), str(password)])
-                             .encode()).hexdigest()
-        with self._lock:
-            api = self._apis.get(key)
-            if api is None:
-                api = RestApi(config.endpoint, str(email), str(password), self.settings,
-                              headers={"Accept": "application/xml"})
-                self._apis[key] = api
-        return api, entry
+    def _message(self, error: ApiError) -> str:
+        return error_message(error.body)
 
-    # -- errors ---------------------------------------------------------------------
-    def _error(self, exc: BaseException, doing: str, config: CloudBrokerResource,
-               entry: AuthEntry | None = None) -> ResourceError:
-        """One clear, secret-free message for what CloudBroker (or the way to it) said."""
-        if isinstance(exc, ResourceError):
-            return exc
-        where = f"CloudBroker at {config.endpoint}"
-        retry = None
-        if isinstance(exc, ApiUnreachable):
-            text = f"cannot reach {where} while {doing}: {exc}"
-        elif isinstance(exc, ApiError):
-            message = error_message(exc.body)
-            if exc.status == 401:
-                who = f" for {entry.describe()} of {self._auth.source}" if entry else ""
-                text = f"{where} rejected the credentials{who}: {message}"
-            elif exc.status in (402, 403, 409, 422) and _QUOTA.search(message):
-                text = f"{where}: quota exceeded while {doing}: {message}"
-            else:
-                retry = exc.retry_after
-                text = f"{where}: {doing} failed: {message} (HTTP {exc.status})"
-        else:
-            text = f"{where}: {doing} failed: {type(exc).__name__}: {exc}"
-        return ResourceError(self._redact(text), handler=self.name, retry_after=retry)
+    def _is_quota(self, error: ApiError, message: str) -> bool:
+        return error.status in (402, 403, 409, 422) and bool(_QUOTA.search(message))
 
     # -- create ---------------------------------------------------------------------
     def create(self, request: CreateRequest) -> CreateResult:
-        config = to_cloudbroker_config(request.config)
+        config = config_as(CloudBrokerResource, request.config)
         doing = f"creating an instance for node '{request.node_name}'"
         entry: AuthEntry | None = None
         try:
@@ -210,7 +169,7 @@ class CloudBrokerHandler(CloudHandler):
 
     # -- inspect --------------------------------------------------------------------
     def _instance(self, ref: ResourceRef) -> tuple[ET.Element | None, CloudBrokerResource]:
-        config = to_cloudbroker_config(ref.config)
+        config = config_as(CloudBrokerResource, ref.config)
         api, entry = self._api(config)
         try:
             reply = api.call("GET", f"/instances/{ref.resource_id}.xml")
@@ -244,7 +203,7 @@ class CloudBrokerHandler(CloudHandler):
 
     # -- destroy --------------------------------------------------------------------
     def destroy(self, ref: ResourceRef) -> None:
-        config = to_cloudbroker_config(ref.config)
+        config = config_as(CloudBrokerResource, ref.config)
         api, entry = self._api(config)
         try:
             api.call("PUT", f"/instances/{ref.resource_id}/stop", ok=(200, 202, 204, 404))

@@ -37,7 +37,6 @@ that: drives the description attaches stay. Credentials: the
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import re
@@ -45,8 +44,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from occo.context.auth import AuthEntry
-from occo.errors import ConfigError, ResourceError
+from occo.errors import ResourceError
 from occo.model.resource_types import CloudSigmaResource
 from occo.model.states import ResourceState
 from occo.resources.base import (
@@ -56,9 +54,9 @@ from occo.resources.base import (
     HandlerEnv,
     ResourceRef,
     StateReport,
+    config_as,
 )
-from occo.resources.cloud import CloudHandler
-from occo.resources.rest import ApiError, ApiUnreachable, RestApi
+from occo.resources.rest import ApiError, RestApi, RestCloudHandler
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +79,6 @@ _QUOTA = re.compile(r"quota|limit|maximum|insufficient|not enough|funds", re.I)
 def cloudsigma_state(status: str | None) -> ResourceState:
     return CLOUDSIGMA_STATE_MAP.get((status or "").lower(), ResourceState.UNKNOWN)
 
-
-def to_cloudsigma_config(config: BaseModel) -> CloudSigmaResource:
-    if isinstance(config, CloudSigmaResource):
-        return config
-    return CloudSigmaResource.model_validate(config.model_dump())
 
 
 def error_details(body: str) -> tuple[str, str]:
@@ -116,62 +109,31 @@ def nic_addresses(server: dict[str, Any]) -> tuple[str | None, str | None]:
     return public, private
 
 
-class CloudSigmaHandler(CloudHandler):
+class CloudSigmaHandler(RestCloudHandler):
     """CloudSigma servers, each on its own clone of a library drive."""
 
     name: ClassVar[str] = "cloudsigma"
     config_model: ClassVar[type[BaseModel]] = CloudSigmaResource
+    cloud: ClassVar[str] = "CloudSigma"
+    accept: ClassVar[str] = "application/json"
 
     def __init__(self, env: HandlerEnv) -> None:
         super().__init__(env, log)
-        self._apis: dict[str, RestApi] = {}
 
-    # -- connections ----------------------------------------------------------------
-    def _api(self, config: CloudSigmaResource) -> tuple[RestApi, AuthEntry]:
-        entry, auth = self._auth.for_resource(config.model_dump(mode="json", exclude_none=True))
-        email, password = auth.get("email"), auth.get("password")
-        if not email or not password:
-            raise ConfigError(f"{self._auth.source}: {entry.describe()}: cloudsigma needs "
-                              "'email' and 'password'")
-        key = hashlib.sha256(json.dumps([config.endpoint, str(email), str(password)])
-                             .encode()).hexdigest()
-        with self._lock:
-            api = self._apis.get(key)
-            if api is None:
-                api = RestApi(config.endpoint, str(email), str(password), self.settings,
-                              headers={"Accept": "application/json"})
-                self._apis[key] = api
-        return api, entry
+    def _message(self, error: ApiError) -> str:
+        return error_details(error.body)[1]
 
-    # -- errors ---------------------------------------------------------------------
-    def _error(self, exc: BaseException, doing: str, config: CloudSigmaResource,
-               entry: AuthEntry | None = None) -> ResourceError:
-        """One clear, secret-free message for what CloudSigma (or the way to it) said."""
-        if isinstance(exc, ResourceError):
-            return exc
-        where = f"CloudSigma at {config.endpoint}"
-        retry = None
-        if isinstance(exc, ApiUnreachable):
-            text = f"cannot reach {where} while {doing}: {exc}"
-        elif isinstance(exc, ApiError):
-            kind, message = error_details(exc.body)
-            if exc.status == 401:
-                who = f" for {entry.describe()} of {self._auth.source}" if entry else ""
-                text = f"{where} rejected the credentials{who}: {message}"
-            elif kind in ("billing", "payment") or exc.status == 402 or \
-                    (exc.status in (400, 403, 409) and _QUOTA.search(message)):
-                text = f"{where}: quota exceeded while {doing}: {message}"
-            else:
-                retry = exc.retry_after
-                text = f"{where}: {doing} failed: {message} (HTTP {exc.status})"
-        else:
-            text = f"{where}: {doing} failed: {type(exc).__name__}: {exc}"
-        return ResourceError(self._scrub(text, config.description.vnc_password),
-                             handler=self.name, retry_after=retry)
+    def _is_quota(self, error: ApiError, message: str) -> bool:
+        kind = error_details(error.body)[0]
+        return kind in ("billing", "payment") or error.status == 402 or \
+            (error.status in (400, 403, 409) and bool(_QUOTA.search(message)))
+
+    def _secrets(self, config: BaseModel) -> tuple[str | None, ...]:
+        return (config_as(CloudSigmaResource, config).description.vnc_password,)
 
     # -- create ---------------------------------------------------------------------
     def create(self, request: CreateRequest) -> CreateResult:
-        config = to_cloudsigma_config(request.config)
+        config = config_as(CloudSigmaResource, request.config)
         try:
             api, entry = self._api(config)
             spec = self._server_spec(config, request)
@@ -273,7 +235,7 @@ class CloudSigmaHandler(CloudHandler):
         return StateReport(state, reason=f"server is {status or 'in an unknown state'}")
 
     def state(self, ref: ResourceRef) -> StateReport:
-        config = to_cloudsigma_config(ref.config)
+        config = config_as(CloudSigmaResource, ref.config)
         api, entry = self._api(config)
         try:
             return self._interpret(self._server(api, ref.resource_id))
@@ -285,7 +247,7 @@ class CloudSigmaHandler(CloudHandler):
         listings: dict[int, dict[str, dict[str, Any]]] = {}
         out = []
         for ref in refs:
-            config = to_cloudsigma_config(ref.config)
+            config = config_as(CloudSigmaResource, ref.config)
             api, entry = self._api(config)
             servers = listings.get(id(api))
             if servers is None:
@@ -304,7 +266,7 @@ class CloudSigmaHandler(CloudHandler):
         return objects
 
     def address(self, ref: ResourceRef) -> Address:
-        config = to_cloudsigma_config(ref.config)
+        config = config_as(CloudSigmaResource, ref.config)
         api, entry = self._api(config)
         try:
             server = self._server(api, ref.resource_id)
@@ -320,7 +282,7 @@ class CloudSigmaHandler(CloudHandler):
         clone whose server was never made is deleted, and None returned."""
         if instance_id in self._not_created:
             return None
-        sigma = to_cloudsigma_config(config)
+        sigma = config_as(CloudSigmaResource, config)
         api, entry = self._api(sigma)
         try:
             drives = api.call("GET", "/drives/detail/", params={"limit": 0}).json()
@@ -337,7 +299,7 @@ class CloudSigmaHandler(CloudHandler):
 
     # -- destroy --------------------------------------------------------------------
     def destroy(self, ref: ResourceRef) -> None:
-        config = to_cloudsigma_config(ref.config)
+        config = config_as(CloudSigmaResource, ref.config)
         api, entry = self._api(config)
         try:
             self._drop_server(api, ref.resource_id)

@@ -1,4 +1,5 @@
-"""HTTP to a cloud's own REST API (CloudSigma, CloudBroker) with ``requests``.
+"""HTTP to a cloud's own REST API (CloudSigma, CloudBroker) with ``requests``, and the
+handler base those two clouds share.
 
 One :class:`RestApi` per endpoint and account: basic authentication, a
 timeout on every request, and bounded repeats of requests the cloud turned
@@ -7,18 +8,30 @@ connection or timeout). Anything else comes back as an :class:`ApiError` carryin
 status and body, for the handler to word; a cloud that cannot be reached is
 an :class:`ApiUnreachable`. ``requests`` is imported when the first API
 object is made, never by a console script that does not use these clouds.
+
+:class:`RestCloudHandler` holds what both handlers do around it: one
+:class:`RestApi` per endpoint and ``auth_data`` entry (``{email, password}``),
+and one wording of errors, where each cloud adds how it writes an error and
+when a refusal means a quota.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from occo.resources.cloud import CloudSettings
+from occo.context.auth import AuthEntry
+from occo.errors import ConfigError, ResourceError
+from occo.resources.base import HandlerEnv
+from occo.resources.cloud import CloudHandler, CloudSettings
 
 if TYPE_CHECKING:
     import requests
+    from pydantic import BaseModel
 
 BUSY = frozenset({429, 503})
 """Statuses that say the request was not acted on: safe to send again."""
@@ -93,3 +106,69 @@ class RestApi:
 
     def close(self) -> None:
         self._session.close()
+
+
+class RestCloudHandler(CloudHandler):
+    """A cloud reached over its own REST API with an email and password."""
+
+    cloud: ClassVar[str]            # the cloud's name in messages
+    accept: ClassVar[str]           # the media type its API answers in
+
+    def __init__(self, env: HandlerEnv, log: logging.Logger) -> None:
+        super().__init__(env, log)
+        self._apis: dict[str, RestApi] = {}
+
+    def _api(self, config: BaseModel) -> tuple[RestApi, AuthEntry]:
+        """The API of the resource's endpoint, with the matching entry's credentials."""
+        entry, auth = self._auth.for_resource(config.model_dump(mode="json", exclude_none=True))
+        email, password = auth.get("email"), auth.get("password")
+        if not email or not password:
+            raise ConfigError(f"{self._auth.source}: {entry.describe()}: {self.name} needs "
+                              "'email' and 'password'")
+        endpoint = str(getattr(config, "endpoint", ""))
+        key = hashlib.sha256(json.dumps([endpoint, str(email), str(password)])
+                             .encode()).hexdigest()
+        with self._lock:
+            api = self._apis.get(key)
+            if api is None:
+                api = RestApi(endpoint, str(email), str(password), self.settings,
+                              headers={"Accept": self.accept})
+                self._apis[key] = api
+        return api, entry
+
+    # -- what each cloud says its own way -------------------------------------------
+    def _message(self, error: ApiError) -> str:
+        """The cloud's own words in an error answer."""
+        return error.body.strip()[:MAX_BODY_SHOWN] or "(no message)"
+
+    def _is_quota(self, error: ApiError, message: str) -> bool:
+        """Whether a refusal means the account's quota, limits or funds."""
+        return False
+
+    def _secrets(self, config: BaseModel) -> tuple[str | None, ...]:
+        """Secrets of the resource section itself, kept out of messages too."""
+        return ()
+
+    def _error(self, exc: BaseException, doing: str, config: BaseModel,
+               entry: AuthEntry | None = None) -> ResourceError:
+        """One clear, secret-free message for what the cloud (or the way to it) said."""
+        if isinstance(exc, ResourceError):
+            return exc
+        where = f"{self.cloud} at {getattr(config, 'endpoint', '?')}"
+        retry = None
+        if isinstance(exc, ApiUnreachable):
+            text = f"cannot reach {where} while {doing}: {exc}"
+        elif isinstance(exc, ApiError):
+            message = self._message(exc)
+            if exc.status == 401:
+                who = f" for {entry.describe()} of {self._auth.source}" if entry else ""
+                text = f"{where} rejected the credentials{who}: {message}"
+            elif self._is_quota(exc, message):
+                text = f"{where}: quota exceeded while {doing}: {message}"
+            else:
+                retry = exc.retry_after
+                text = f"{where}: {doing} failed: {message} (HTTP {exc.status})"
+        else:
+            text = f"{where}: {doing} failed: {type(exc).__name__}: {exc}"
+        return ResourceError(self._scrub(text, *self._secrets(config)), handler=self.name,
+                             retry_after=retry)

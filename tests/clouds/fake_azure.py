@@ -122,7 +122,6 @@ class FakeAzure(FakeHttpServer):
         self.operations: dict[str, Operation] = {}
         self.tokens: set[str] = set()
         self.token_requests = 0
-        self.auth_failures = 0
         self.preexisting: set[str] = set()
         self.vm_requests: list[dict[str, Any]] = []
         self.group_requests: list[dict[str, Any]] = []

@@ -96,7 +96,6 @@ class FakeCloudBroker(FakeHttpServer):
         self.deployments = {DEPLOYMENT_ID}
         self.instance_types = {INSTANCE_TYPE_ID}
         self.instances: dict[str, FakeInstance] = {}
-        self.auth_failures = 0
         self._ips = itertools.count(10)
         self.route("POST", "/instances.xml", self._create)
         self.route("GET", "/instances.xml", self._list)
@@ -120,12 +119,8 @@ class FakeCloudBroker(FakeHttpServer):
 
     # -- auth ---------------------------------------------------------------------------
     def authorize(self, request: Request) -> Response | None:
-        auth = request.authorization
-        if auth is not None and auth.type == "basic" and \
-                (auth.username, auth.password) == (EMAIL, PASSWORD):
+        if self.basic_auth_is(request, EMAIL, PASSWORD):
             return None
-        with self.lock:
-            self.auth_failures += 1
         return Response("HTTP Basic: Access denied.\n", status=401,
                         headers={"WWW-Authenticate": 'Basic realm="Application"'})
 

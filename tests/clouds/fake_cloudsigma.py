@@ -108,7 +108,6 @@ class FakeCloudSigma(FakeHttpServer):
         self.servers: dict[str, FakeSigmaServer] = {}
         self.deleted_servers: list[FakeSigmaServer] = []
         self.deleted_drives: list[FakeDrive] = []
-        self.auth_failures = 0
         self._ips = itertools.count(10)
         routes = [
             ("POST", rf"{API}/libdrives/{UUID}/action/", self._clone),
@@ -153,12 +152,8 @@ class FakeCloudSigma(FakeHttpServer):
 
     # -- auth ---------------------------------------------------------------------------
     def authorize(self, request: Request) -> Response | None:
-        auth = request.authorization
-        if auth is not None and auth.type == "basic" and \
-                (auth.username, auth.password) == (EMAIL, PASSWORD):
+        if self.basic_auth_is(request, EMAIL, PASSWORD):
             return None
-        with self.lock:
-            self.auth_failures += 1
         return error(401, "permission", "Invalid username or password")
 
     # -- drives -------------------------------------------------------------------------

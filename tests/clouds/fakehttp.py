@@ -49,6 +49,7 @@ class FakeHttpServer:
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str]] = []
+        self.auth_failures = 0
         self.unknown_routes: list[tuple[str, str]] = []
         self._ssl = ssl_context
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
@@ -85,6 +86,16 @@ class FakeHttpServer:
     def authorize(self, request: Request) -> Response | None:
         """None when the request may proceed, else the refusal to send."""
         return None
+
+    def basic_auth_is(self, request: Request, user: str, password: str) -> bool:
+        """Whether the request carries these basic credentials (a miss is counted)."""
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and \
+                (auth.username, auth.password) == (user, password):
+            return True
+        with self.lock:
+            self.auth_failures += 1
+        return False
 
     # -- for tests ----------------------------------------------------------------------
     def inject(self, response: Callable[[], Response], *, count: int = 1,
