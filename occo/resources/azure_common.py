@@ -186,7 +186,7 @@ class AzureHandler(CloudHandler):
     kind: ClassVar[str]                 # what an instance is, in messages
 
     def __init__(self, env: HandlerEnv, log: logging.Logger) -> None:
-        super().__init__(env, log)
+        super().__init__(env)
         self._log = log
         self._accounts: dict[str, AzureAccount] = {}
 

@@ -49,7 +49,6 @@ from occo.resources.base import (
     Address,
     CreateRequest,
     CreateResult,
-    HandlerEnv,
     ResourceRef,
     StateReport,
     config_as,
@@ -132,9 +131,6 @@ class CloudBrokerHandler(RestCloudHandler):
     config_model: ClassVar[type[BaseModel]] = CloudBrokerResource
     cloud: ClassVar[str] = "CloudBroker"
     accept: ClassVar[str] = "application/xml"
-
-    def __init__(self, env: HandlerEnv) -> None:
-        super().__init__(env, log)
 
     def _message(self, error: ApiError) -> str:
         return error_message(error.body)

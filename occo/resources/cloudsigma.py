@@ -51,7 +51,6 @@ from occo.resources.base import (
     Address,
     CreateRequest,
     CreateResult,
-    HandlerEnv,
     ResourceRef,
     StateReport,
     config_as,
@@ -116,9 +115,6 @@ class CloudSigmaHandler(RestCloudHandler):
     config_model: ClassVar[type[BaseModel]] = CloudSigmaResource
     cloud: ClassVar[str] = "CloudSigma"
     accept: ClassVar[str] = "application/json"
-
-    def __init__(self, env: HandlerEnv) -> None:
-        super().__init__(env, log)
 
     def _message(self, error: ApiError) -> str:
         return error_details(error.body)[1]

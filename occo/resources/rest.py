@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -114,8 +113,8 @@ class RestCloudHandler(CloudHandler):
     cloud: ClassVar[str]            # the cloud's name in messages
     accept: ClassVar[str]           # the media type its API answers in
 
-    def __init__(self, env: HandlerEnv, log: logging.Logger) -> None:
-        super().__init__(env, log)
+    def __init__(self, env: HandlerEnv) -> None:
+        super().__init__(env)
         self._apis: dict[str, RestApi] = {}
 
     def _api(self, config: BaseModel) -> tuple[RestApi, AuthEntry]:
