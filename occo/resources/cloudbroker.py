@@ -10,8 +10,11 @@ unless the description says otherwise), the cloud-init user data
 resource sets ``start_in_vpc``. The platform answers with the instance id;
 ``GET /instances/{id}.xml`` gives its ``status`` and addresses, and
 ``PUT /instances/{id}/stop`` ends it (an instance ``stopping`` or ``halted``
-is gone). Credentials: the ``auth_data.yaml`` entry matching the resource,
-``{email, password}`` (HTTP basic authentication). Example::
+is gone). Each instance is named ``occo-<instance id>`` (unless the
+description names it), so one whose id occo never recorded (occo killed
+during the create call) is found again in the instance list. Credentials:
+the ``auth_data.yaml`` entry matching the resource, ``{email, password}``
+(HTTP basic authentication). Example::
 
     'node_def:worker':
       - resource:
@@ -25,10 +28,6 @@ is gone). Credentials: the ``auth_data.yaml`` entry matching the resource,
         contextualisation:
           type: cloudinit
           context_template: !text_import {url: file://worker.yaml}
-
-CloudBroker instances carry no label occo could set and search for, so an
-instance whose id occo never recorded (occo killed during the create call)
-cannot be found again by occo: the platform's instance list shows it.
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ from occo.resources.rest import ApiError, RestCloudHandler
 log = logging.getLogger(__name__)
 
 DEFAULTS = {"disable_autostop": "true", "isolated": "true"}
+NAME_PREFIX = "occo-"
 MAX_USER_DATA = 65_536
 _XML_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
 _QUOTA = re.compile(r"quota|limit|insufficient|not enough|exceed", re.I)
@@ -74,6 +74,10 @@ CLOUDBROKER_STATE_MAP: dict[str, ResourceState] = {
 def cloudbroker_state(status: str | None) -> ResourceState:
     return CLOUDBROKER_STATE_MAP.get((status or "").lower(), ResourceState.UNKNOWN)
 
+
+def instance_name(instance_id: str) -> str:
+    """The platform-side name of an occo instance, by which a lost create is found."""
+    return NAME_PREFIX + instance_id
 
 
 def _append(parent: ET.Element, key: str, value: Any) -> None:
@@ -93,9 +97,10 @@ def _append(parent: ET.Element, key: str, value: Any) -> None:
         child.text = str(value)
 
 
-def instance_document(config: CloudBrokerResource, user_data: str | None) -> bytes:
+def instance_document(config: CloudBrokerResource, user_data: str | None,
+                      instance_id: str) -> bytes:
     """The ``<instance>`` XML a create sends."""
-    fields: dict[str, Any] = {**DEFAULTS,
+    fields: dict[str, Any] = {**DEFAULTS, "name": instance_name(instance_id),
                               **config.description.model_dump(mode="json", exclude_none=True)}
     if user_data:
         fields["cloud-init"] = base64.b64encode(user_data.encode()).decode()
@@ -148,7 +153,7 @@ class CloudBrokerHandler(RestCloudHandler):
             if request.user_data and len(request.user_data.encode()) > MAX_USER_DATA:
                 raise ResourceError(f"the user data of node '{request.node_name}' is over "
                                     f"{MAX_USER_DATA} bytes", handler=self.name)
-            body = instance_document(config, request.user_data)
+            body = instance_document(config, request.user_data, request.instance_id)
             reply = api.call("POST", "/instances.xml", data=body, ok=(200, 201),
                              headers={"Content-Type": "application/xml"})
             instance_id = _text(ET.fromstring(reply.text), "id")
@@ -196,6 +201,22 @@ class CloudBrokerHandler(RestCloudHandler):
         internal = _text(instance, "internal-ip-address")
         external = _text(instance, "external-ip-address")
         return Address(public=external or internal, private=internal)
+
+    def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None:
+        """The live instance named after ``instance_id``, if any (a description that sets
+        its own ``name`` cannot be found this way)."""
+        broker = config_as(CloudBrokerResource, config)
+        api, entry = self._api(broker)
+        try:
+            listing = ET.fromstring(api.call("GET", "/instances.xml").text)
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, "looking for a lost instance", broker, entry) from None
+        for instance in listing.iter("instance"):
+            found = _text(instance, "id")
+            if found and _text(instance, "name") == instance_name(instance_id) and \
+                    cloudbroker_state(_text(instance, "status")) != ResourceState.GONE:
+                return CreateResult(resource_id=found)
+        return None
 
     # -- destroy --------------------------------------------------------------------
     def destroy(self, ref: ResourceRef) -> None:

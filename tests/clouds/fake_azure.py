@@ -24,7 +24,8 @@ be deleted; a VM needs an existing, unattached NIC and a known image; a
 container group on a subnet needs the subnet delegated to container
 instances. Over ``quota_vms`` VMs or ``quota_container_groups`` groups a PUT
 is refused with ARM's quota error (409). A VM whose size is in
-``failing_sizes`` fails provisioning (``AllocationFailed``).
+``failing_sizes`` fails provisioning (``AllocationFailed``), and so does a
+container group whose image is in ``failing_images`` (it cannot be pulled).
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class FakeAzure(FakeHttpServer):
         self.quota_vms = quota_vms
         self.quota_container_groups = quota_container_groups
         self.failing_sizes: set[str] = set()
+        self.failing_images: set[str] = set()         # container images that fail to pull
         self.resources: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, Operation] = {}
         self.tokens: set[str] = set()
@@ -282,6 +284,15 @@ class FakeAzure(FakeHttpServer):
                         "have sufficient capacity for the requested VM size in this region."}
             resource["properties"]["provisioningState"] = "Failed"
             resource["_error"] = op.error
+            return
+        if resource["_kind"] == GROUP and resource["properties"]["containers"][0][
+                "properties"]["image"] in self.failing_images:
+            op.status = "Failed"
+            op.error = {"code": "InaccessibleImage", "message": "The image is not accessible."}
+            resource["properties"]["provisioningState"] = "Failed"
+            resource["properties"]["instanceView"] = {"state": "Pending", "events": [
+                {"name": "Failed", "type": "Warning", "message": "Failed to pull image "
+                 f"\"{resource['properties']['containers'][0]['properties']['image']}\""}]}
             return
         op.status = "Succeeded"
         resource["properties"]["provisioningState"] = "Succeeded"

@@ -10,7 +10,8 @@ It answers as the platform does where occo depends on it:
   ``<errors>`` list), and answers 201 with the new instance. More than
   ``quota_instances`` live instances: 422, "quota exceeded".
 * An instance is ``starting``, then ``running`` after ``boot_polls`` looks at
-  it, with an internal and an external IP; ``PUT /instances/{id}/stop`` makes
+  it, with an internal and an external IP (one of :data:`BROKEN_DEPLOYMENT_ID`
+  halts instead); ``PUT /instances/{id}/stop`` makes
   it ``stopping``, then ``halted`` (the platform keeps halted instances
   listed, as history).
 
@@ -34,6 +35,7 @@ EMAIL = "bob@example.org"
 PASSWORD = "broker-secret-password"
 DEPLOYMENT_ID = "bcbdca8e-2841-45ae-884e-d3707829f548"
 INSTANCE_TYPE_ID = "c556cb53-7e79-48fd-ae71-3248133503ba"
+BROKEN_DEPLOYMENT_ID = "0badc0de-2841-45ae-884e-d3707829f548"
 KEY_PAIR_ID = "d865f75f-d32b-4444-9fbb-3332bcedeb75"
 ID = r"(?P<iid>[0-9a-f-]{36})"
 
@@ -71,6 +73,7 @@ class FakeInstance:
     def element(self) -> ET.Element:
         root = ET.Element("instance")
         ET.SubElement(root, "id").text = self.id
+        ET.SubElement(root, "name").text = self.fields.get("name")
         ET.SubElement(root, "status").text = self.status
         ET.SubElement(root, "deployment-id").text = self.fields.get("deployment_id")
         ET.SubElement(root, "instance-type-id").text = self.fields.get("instance_type_id")
@@ -93,7 +96,7 @@ class FakeCloudBroker(FakeHttpServer):
         self.boot_polls = boot_polls
         self.stop_polls = stop_polls
         self.quota_instances = quota_instances
-        self.deployments = {DEPLOYMENT_ID}
+        self.deployments = {DEPLOYMENT_ID, BROKEN_DEPLOYMENT_ID}
         self.instance_types = {INSTANCE_TYPE_ID}
         self.instances: dict[str, FakeInstance] = {}
         self._ips = itertools.count(10)
@@ -129,7 +132,9 @@ class FakeCloudBroker(FakeHttpServer):
         if instance.status in ("starting", "stopping"):
             instance.polls_left -= 1
             if instance.polls_left <= 0:
-                instance.status = "running" if instance.status == "starting" else "halted"
+                broken = instance.fields.get("deployment_id") == BROKEN_DEPLOYMENT_ID
+                instance.status = "running" if instance.status == "starting" and not broken \
+                    else "halted"
                 instance.history.append(instance.status)
 
     def _create(self, request: Request) -> Response:

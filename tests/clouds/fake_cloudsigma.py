@@ -11,7 +11,8 @@ It answers as CloudSigma does where occo depends on it:
   is unmounted; over ``quota_servers`` servers it answers 402 with a
   ``billing`` error. A server starts ``stopped``; ``do=start`` makes it
   ``starting`` then ``running`` after ``boot_polls`` looks, with a public IPv4
-  on each DHCP NIC; ``do=stop`` makes it ``stopping`` then ``stopped``.
+  on each DHCP NIC (booted from :data:`BROKEN_LIBDRIVE_ID`, it falls back to
+  ``stopped`` instead); ``do=stop`` makes it ``stopping`` then ``stopped``.
 * A running server cannot be deleted (409), nor a drive mounted on one or
   still cloning (409 ``concurrency``); a deleted server unmounts its drives
   unless ``?recurse=all_drives`` deletes them too.
@@ -36,6 +37,7 @@ from tests.clouds.fakehttp import FakeHttpServer
 EMAIL = "alice@example.org"
 PASSWORD = "sigma-secret-password"
 LIBDRIVE_ID = "40aa6ce2-5198-4e6b-b569-1e5e9fbaf488"
+BROKEN_LIBDRIVE_ID = "0badc0de-5198-4e6b-b569-1e5e9fbaf488"
 API = "/api/2.0"
 UUID = r"(?P<uid>[0-9a-f-]{36})"
 
@@ -72,6 +74,7 @@ class FakeSigmaServer:
     status: str = "stopped"
     polls_left: int = 0
     ips: list[str | None] = field(default_factory=list)
+    broken: bool = False              # booted from an unbootable drive: falls back to stopped
 
     @property
     def meta(self) -> dict[str, str]:
@@ -103,7 +106,9 @@ class FakeCloudSigma(FakeHttpServer):
         self.boot_polls = boot_polls
         self.stop_polls = stop_polls
         self.quota_servers = quota_servers
-        self.libdrives = {LIBDRIVE_ID: FakeDrive(LIBDRIVE_ID, "Ubuntu 24.04 LTS", 10 * 2**30)}
+        self.libdrives = {LIBDRIVE_ID: FakeDrive(LIBDRIVE_ID, "Ubuntu 24.04 LTS", 10 * 2**30),
+                          BROKEN_LIBDRIVE_ID: FakeDrive(BROKEN_LIBDRIVE_ID, "Unbootable", 2**30)}
+        self.broken_drives: set[str] = set()          # clones of the unbootable drive
         self.drives: dict[str, FakeDrive] = {}
         self.servers: dict[str, FakeSigmaServer] = {}
         self.deleted_servers: list[FakeSigmaServer] = []
@@ -171,6 +176,8 @@ class FakeCloudSigma(FakeHttpServer):
         drive = FakeDrive(str(uuid.uuid4()), str(body.get("name") or source.name), source.size,
                           status="cloning_dst", polls_left=self.clone_polls)
         self.drives[drive.uuid] = drive
+        if uid == BROKEN_LIBDRIVE_ID:
+            self.broken_drives.add(drive.uuid)
         return ok({"objects": [drive.view()]}, 202)
 
     def _get_drive(self, request: Request, uid: str) -> Response:
@@ -205,7 +212,8 @@ class FakeCloudSigma(FakeHttpServer):
         if server.status in ("starting", "stopping"):
             server.polls_left -= 1
             if server.polls_left <= 0:
-                server.status = "running" if server.status == "starting" else "stopped"
+                server.status = "running" if server.status == "starting" and \
+                    not server.broken else "stopped"
 
     def _create_server(self, request: Request) -> Response:
         body = request.get_json(silent=True) or {}
@@ -256,6 +264,10 @@ class FakeCloudSigma(FakeHttpServer):
         action = request.args.get("do")
         if action == "start" and server.status == "stopped":
             server.status, server.polls_left = "starting", self.boot_polls
+            if {str(d["drive"]) for d in server.definition.get("drives") or []} & \
+                    self.broken_drives:
+                server.polls_left += 1
+                server.broken = True
         elif action == "stop" and server.status in ("running", "starting"):
             server.status, server.polls_left = "stopping", self.stop_polls
         else:

@@ -256,6 +256,19 @@ def test_containers_take_a_docker_contextualisation_and_public_ones_a_port(
     assert azure.requests_to("PUT", "containerGroups") == []
 
 
+def test_a_group_whose_image_cannot_be_pulled_reads_failed(azure: fa.FakeAzure,
+                                                          tmp_path: Path) -> None:
+    azure.failing_images.add("registry.example.org/missing:1")
+    handler = aci_handler(azure, tmp_path)
+    ref = create(handler, aci_config(azure, image="registry.example.org/missing:1"))
+    reports = [handler.state(ref) for _ in range(2)]
+    assert (reports[-1].state, reports[-1].reason) == (
+        ResourceState.FAILED,
+        'provisioning state Failed: Failed to pull image "registry.example.org/missing:1"')
+    handler.destroy(ref)
+    assert azure.live() == []
+
+
 def test_a_quota_refusal_names_the_location(azure: fa.FakeAzure, tmp_path: Path) -> None:
     azure.quota_container_groups = 0
     handler = aci_handler(azure, tmp_path)

@@ -74,14 +74,27 @@ def test_a_description_may_override_the_defaults_and_add_keys() -> None:
         "endpoint": "https://cb.example.org", "description": {
             "deployment_id": "d", "instance_type_id": "t", "isolated": "false",
             "disk_size": 20, "tags": {"project": "x"}}})
-    root = ET.fromstring(instance_document(cfg, None))
+    root = ET.fromstring(instance_document(cfg, None, "1234"))
     assert [(e.tag, e.text) for e in root if not len(e)] == [
-        ("disable_autostop", "true"), ("isolated", "false"), ("deployment_id", "d"),
-        ("instance_type_id", "t"), ("disk_size", "20")]
+        ("disable_autostop", "true"), ("isolated", "false"), ("name", "occo-1234"),
+        ("deployment_id", "d"), ("instance_type_id", "t"), ("disk_size", "20")]
     assert root.findtext("tags/project") == "x"
     with pytest.raises(ResourceError, match="'bad key' cannot be an XML element name"):
         instance_document(cfg.model_copy(update={"description": cfg.description.model_copy(
-            update={"bad key": 1})}), None)
+            update={"bad key": 1})}), None, "1234")
+
+
+def test_recover_finds_a_live_instance_by_its_name(cloudbroker: fcb.FakeCloudBroker,
+                                                   handler: CloudBrokerHandler) -> None:
+    cfg = config(cloudbroker)
+    lost, other = create(handler, cfg), create(handler, cfg)
+    assert cloudbroker.instances[lost.resource_id].fields["name"] == f"occo-{lost.instance_id}"
+    found = handler.recover(lost.instance_id, cfg)
+    assert found is not None and found.resource_id == lost.resource_id
+    handler.destroy(lost)
+    assert handler.recover(lost.instance_id, cfg) is None          # stopped: nothing to find
+    assert handler.recover(str(uuid.uuid4()), cfg) is None
+    assert [i.split()[1] for i in cloudbroker.live()] == [other.resource_id]
 
 
 def test_busy_answers_are_sent_again_and_a_refusal_is_one_message(
@@ -108,3 +121,12 @@ def test_statuses_and_errors_are_read_as_the_platform_writes_them() -> None:
     assert cloudbroker_state("archived") == ResourceState.UNKNOWN
     assert error_message("<errors><error>a</error><error>b</error></errors>") == "a; b"
     assert error_message("HTTP Basic: Access denied.\n") == "HTTP Basic: Access denied."
+
+
+def test_an_instance_that_halts_by_itself_reads_gone(cloudbroker: fcb.FakeCloudBroker,
+                                                     handler: CloudBrokerHandler) -> None:
+    ref = create(handler, config(cloudbroker, description={
+        "deployment_id": fcb.BROKEN_DEPLOYMENT_ID, "instance_type_id": fcb.INSTANCE_TYPE_ID}))
+    reports = [handler.state(ref) for _ in range(2)]
+    assert [(r.state, r.reason) for r in reports] == [
+        (ResourceState.PENDING, "instance is starting"), (ResourceState.GONE, "instance is halted")]

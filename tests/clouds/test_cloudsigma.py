@@ -179,3 +179,13 @@ def test_handler_settings_come_from_the_config_files_handlers_section(tmp_path: 
                 handler.settings.retries) == (0.5, 30.0, 3)
     finally:
         occo.close()
+
+
+def test_a_server_that_falls_back_to_stopped_reads_failed(cloudsigma: fcs.FakeCloudSigma,
+                                                          handler: CloudSigmaHandler) -> None:
+    cfg = config(cloudsigma).model_copy(update={"libdrive_id": fcs.BROKEN_LIBDRIVE_ID})
+    ref = create(handler, cfg)
+    report = handler.state(ref)                   # it was starting when create returned
+    assert (report.state, report.reason) == (ResourceState.FAILED, "server is stopped")
+    handler.destroy(ref)
+    assert cloudsigma.live() == []
