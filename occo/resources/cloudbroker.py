@@ -148,21 +148,25 @@ class CloudBrokerHandler(RestCloudHandler):
         config = config_as(CloudBrokerResource, request.config)
         doing = f"creating an instance for node '{request.node_name}'"
         entry: AuthEntry | None = None
+        posted = False
         try:
             api, entry = self._api(config)
             if request.user_data and len(request.user_data.encode()) > MAX_USER_DATA:
                 raise ResourceError(f"the user data of node '{request.node_name}' is over "
                                     f"{MAX_USER_DATA} bytes", handler=self.name)
             body = instance_document(config, request.user_data, request.instance_id)
+            posted = True
             reply = api.call("POST", "/instances.xml", data=body, ok=(200, 201),
                              headers={"Content-Type": "application/xml"})
             instance_id = _text(ET.fromstring(reply.text), "id")
             if not instance_id:
                 raise ResourceError(f"CloudBroker at {config.endpoint} answered the create "
                                     "without an instance id", handler=self.name)
-        except ConfigError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - translated into one message
+        except Exception as exc:
+            if not posted or (isinstance(exc, ApiError) and 400 <= exc.status < 500):
+                self._not_created.add(request.instance_id)   # refused: nothing to clean up
+            if isinstance(exc, ConfigError):
+                raise
             raise self._error(exc, doing, config, entry) from None
         log.debug("cloudbroker instance %s created for instance %s", instance_id,
                   request.instance_id)
@@ -205,6 +209,8 @@ class CloudBrokerHandler(RestCloudHandler):
     def recover(self, instance_id: str, config: BaseModel) -> CreateResult | None:
         """The live instance named after ``instance_id``, if any (a description that sets
         its own ``name`` cannot be found this way)."""
+        if instance_id in self._not_created:
+            return None
         broker = config_as(CloudBrokerResource, config)
         api, entry = self._api(broker)
         try:
