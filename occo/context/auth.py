@@ -29,7 +29,7 @@ from occo.errors import ConfigError
 from occo.model.authfile import AuthEntry, parse_auth_entries
 from occo.model.filters import matches_filter
 
-__all__ = ["REDACTED", "AuthData", "AuthEntry", "Redactor", "describe_section"]
+__all__ = ["NOT_SECRET", "REDACTED", "AuthData", "AuthEntry", "Redactor", "describe_section"]
 
 REDACTED = "***"
 #: auth_data keys whose values name someone rather than prove who they are

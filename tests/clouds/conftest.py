@@ -31,16 +31,22 @@ def ec2_auth(cloud: MotoCloud, **auth_data: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["cloudsigma", "cloudbroker", "azure_vm", "azure_aci"])
-def cloud(request: pytest.FixtureRequest) -> backends.Backend:
-    """Each fake cloud of the REST and Azure handlers in turn."""
-    if request.param == "cloudsigma":
-        return backends.CloudSigmaBackend(request.getfixturevalue("cloudsigma"))
-    if request.param == "cloudbroker":
-        return backends.CloudBrokerBackend(request.getfixturevalue("cloudbroker"))
-    fake = request.getfixturevalue("azure")
-    if request.param == "azure_vm":
-        return backends.AzureVmBackend(fake)
-    return backends.AzureAciBackend(fake)
+def cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[backends.FakeCloudBackend]:
+    """Each fake cloud of the REST and Azure handlers in turn, as its contract backend."""
+    home, name = tmp_path / "home", request.param
+    backend: backends.FakeCloudBackend
+    if name == "cloudsigma":
+        backend = backends.CloudSigmaBackend(home, request.getfixturevalue("cloudsigma"))
+    elif name == "cloudbroker":
+        backend = backends.CloudBrokerBackend(home, request.getfixturevalue("cloudbroker"))
+    elif name == "azure_vm":
+        backend = backends.AzureVmBackend(home, request.getfixturevalue("azure"))
+    else:
+        backend = backends.AzureAciBackend(home, request.getfixturevalue("azure"))
+    try:
+        yield backend
+    finally:
+        backend.close()
 
 
 @pytest.fixture

@@ -154,6 +154,14 @@ class FakeAzure(FakeHttpServer):
             return next((r for r in self.resources.values()
                          if r["_kind"] == kind and r["name"] == name), None)
 
+    def remove(self, kind: str, name: str) -> None:
+        """Delete a resource at once, as someone in the portal would (and what goes with
+        it: a VM's OS disk set to be deleted with it, a network's subnets)."""
+        with self.lock:
+            found = next(r for r in self.resources.values()
+                         if r["_kind"] == kind and r["name"] == name)
+            self._remove(found)
+
     def custom_data_received(self) -> list[str | None]:
         """The decoded customData of every VM create, in order."""
         out = []

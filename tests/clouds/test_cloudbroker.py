@@ -23,19 +23,19 @@ from occo.resources.cloudbroker import (
     instance_document,
 )
 from tests.clouds import fake_cloudbroker as fcb
-from tests.clouds.backends import FAST, CloudBrokerBackend
+from tests.clouds.backends import FAST, cloudbroker_auth, cloudbroker_resource
 
 
 @pytest.fixture
 def handler(cloudbroker: fcb.FakeCloudBroker, tmp_path: Path) -> CloudBrokerHandler:
     env = HandlerEnv(home=tmp_path, store=None,  # type: ignore[arg-type]
-                     auth_data=CloudBrokerBackend(cloudbroker).auth_data(),
+                     auth_data=cloudbroker_auth(cloudbroker),
                      settings={"cloudbroker": FAST})
     return CloudBrokerHandler(env)
 
 
 def config(fake: fcb.FakeCloudBroker, **fields: Any) -> CloudBrokerResource:
-    return CloudBrokerResource.model_validate(CloudBrokerBackend(fake).resource(**fields))
+    return CloudBrokerResource.model_validate({**cloudbroker_resource(fake), **fields})
 
 
 def create(handler: CloudBrokerHandler, cfg: CloudBrokerResource,
@@ -58,6 +58,7 @@ def test_create_posts_the_description_with_cloud_init_and_the_instance_runs(
         "key_pair_id": fcb.KEY_PAIR_ID, "opened_port": "22,80", "disable_autostop": "true",
         "isolated": "true", "start_in_vpc": "vpc-1234"}
     assert instance.user_data == "#cloud-config\nruncmd: [[touch, /tmp/ok]]\n"
+    assert instance.fields["name"] == f"occo-{ref.instance_id}"      # how recover finds it
     states = [handler.state(ref).state for _ in range(2)]
     assert states == [ResourceState.PENDING, ResourceState.RUNNING]
     address = handler.address(ref)
@@ -84,19 +85,6 @@ def test_a_description_may_override_the_defaults_and_add_keys() -> None:
             update={"bad key": 1})}), None, "1234")
 
 
-def test_recover_finds_a_live_instance_by_its_name(cloudbroker: fcb.FakeCloudBroker,
-                                                   handler: CloudBrokerHandler) -> None:
-    cfg = config(cloudbroker)
-    lost, other = create(handler, cfg), create(handler, cfg)
-    assert cloudbroker.instances[lost.resource_id].fields["name"] == f"occo-{lost.instance_id}"
-    found = handler.recover(lost.instance_id, cfg)
-    assert found is not None and found.resource_id == lost.resource_id
-    handler.destroy(lost)
-    assert handler.recover(lost.instance_id, cfg) is None          # stopped: nothing to find
-    assert handler.recover(str(uuid.uuid4()), cfg) is None
-    assert [i.split()[1] for i in cloudbroker.live()] == [other.resource_id]
-
-
 def test_busy_answers_are_sent_again_and_a_refusal_is_one_message(
         cloudbroker: fcb.FakeCloudBroker, handler: CloudBrokerHandler) -> None:
     cloudbroker.inject(lambda: Response("Service Unavailable", status=503), count=1,
@@ -121,12 +109,3 @@ def test_statuses_and_errors_are_read_as_the_platform_writes_them() -> None:
     assert cloudbroker_state("archived") == ResourceState.UNKNOWN
     assert error_message("<errors><error>a</error><error>b</error></errors>") == "a; b"
     assert error_message("HTTP Basic: Access denied.\n") == "HTTP Basic: Access denied."
-
-
-def test_an_instance_that_halts_by_itself_reads_gone(cloudbroker: fcb.FakeCloudBroker,
-                                                     handler: CloudBrokerHandler) -> None:
-    ref = create(handler, config(cloudbroker, description={
-        "deployment_id": fcb.BROKEN_DEPLOYMENT_ID, "instance_type_id": fcb.INSTANCE_TYPE_ID}))
-    reports = [handler.state(ref) for _ in range(2)]
-    assert [(r.state, r.reason) for r in reports] == [
-        (ResourceState.PENDING, "instance is starting"), (ResourceState.GONE, "instance is halted")]

@@ -82,6 +82,11 @@ class Backend(ABC):
         """Values that must never appear in an error or a log line."""
         return ()
 
+    @property
+    def settings(self) -> dict[str, dict[str, Any]]:
+        """Handler settings (the config's ``handlers:`` section) the backend wants."""
+        return {}
+
     @abstractmethod
     def resource(self) -> dict[str, Any]:
         """A ``resource`` section whose resources come up and run."""
@@ -102,7 +107,8 @@ class Backend(ABC):
         """A fresh handler found through its entry point, with working credentials
         (or with those of a refusal)."""
         auth = refusal.auth_data if refusal else self.auth_data
-        return PluginRegistry(HandlerEnv(self.home, self.store, auth)).handler(self.name)
+        env = HandlerEnv(self.home, self.store, auth, settings=self.settings)
+        return PluginRegistry(env).handler(self.name)
 
     # -- what a test looks at on the backend -----------------------------------------
     @abstractmethod

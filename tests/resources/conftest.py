@@ -13,7 +13,16 @@ from typing import TypeVar
 
 import pytest
 
+from tests.clouds.backends import (
+    AzureAciBackend,
+    AzureVmBackend,
+    CloudBrokerBackend,
+    CloudSigmaBackend,
+)
 from tests.clouds.docker_engine import DockerEngine
+from tests.clouds.fake_azure import FakeAzure
+from tests.clouds.fake_cloudbroker import FakeCloudBroker
+from tests.clouds.fake_cloudsigma import FakeCloudSigma
 from tests.clouds.fake_openstack import FakeOpenStack
 from tests.clouds.moto_server import MotoCloud
 from tests.resources.backends import (
@@ -58,3 +67,23 @@ def ec2_backend(tmp_path: Path, moto: MotoCloud) -> Iterator[Backend]:
 @pytest.fixture
 def docker_backend(tmp_path: Path, docker_engine: DockerEngine) -> Iterator[Backend]:
     yield from _closing(DockerBackend(tmp_path / "home", docker_engine))
+
+
+@pytest.fixture
+def cloudsigma_backend(tmp_path: Path, cloudsigma: FakeCloudSigma) -> Iterator[Backend]:
+    yield from _closing(CloudSigmaBackend(tmp_path / "home", cloudsigma))
+
+
+@pytest.fixture
+def cloudbroker_backend(tmp_path: Path, cloudbroker: FakeCloudBroker) -> Iterator[Backend]:
+    yield from _closing(CloudBrokerBackend(tmp_path / "home", cloudbroker))
+
+
+@pytest.fixture
+def azure_vm_backend(tmp_path: Path, azure: FakeAzure) -> Iterator[Backend]:
+    yield from _closing(AzureVmBackend(tmp_path / "home", azure))
+
+
+@pytest.fixture
+def azure_aci_backend(tmp_path: Path, azure: FakeAzure) -> Iterator[Backend]:
+    yield from _closing(AzureAciBackend(tmp_path / "home", azure))
