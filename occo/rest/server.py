@@ -129,6 +129,11 @@ class RestService:
         return [(str(self._server.effective_host), int(self._server.effective_port))]
 
     @property
+    def requests_in_flight(self) -> int:
+        """Requests being handled now (stopping waits for them)."""
+        return self._gate.in_flight
+
+    @property
     def port(self) -> int:
         return self.addresses[0][1]
 
