@@ -7,6 +7,8 @@ therefore starts with ``BEGIN IMMEDIATE`` (readers use a plain ``BEGIN``).
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +19,35 @@ READONLY = "occo_readonly"
 SQLITE_BUSY_TIMEOUT = 30.0   # seconds a writer waits for another's transaction to end
 
 
+def _use_wal(cursor: Any, patience: float = SQLITE_BUSY_TIMEOUT) -> None:
+    """Put the file in WAL mode (it stays so once switched).
+
+    SQLite answers "database is locked" at once, without its busy wait, when
+    several connections switch a new file at the same moment (commands started
+    together on a fresh home): retry within the busy timeout.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked: cannot switch it to WAL mode")
+        time.sleep(0.01)
+
+
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -40,9 +62,8 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT,
-                                                  "check_same_thread": False},
-                               pool_size=8, max_overflow=32)
+        engine = create_engine(url, pool_size=8, max_overflow=32, connect_args={
+            "timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False})
         _tune_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
