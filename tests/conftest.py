@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: fresh stores on SQLite and on a real PostgreSQL.
+"""Fixtures shared by every test: the console scripts against an isolated home,
+fresh stores on SQLite and on a real PostgreSQL, and hypothesis's settings.
 
 Each pytest(-xdist) worker starts its own PostgreSQL server the first time a
 test asks for one; missing server binaries fail the test loudly instead of
@@ -18,6 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+from tests.support.cli import Cli
+
+# The machine running the suite is shared and loaded: a wall-clock deadline per
+# example measures the load, not occo. No example database: runs stay independent.
+settings.register_profile("occo", deadline=None, database=None, print_blob=True)
+settings.load_profile("occo")
 
 # Server fixtures shared by several test folders: MariaDB, and the cloud
 # backends (fake OpenStack, moto, a Docker Engine) that the cloud tests and the
@@ -120,3 +129,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'occopus.db'}"
     return str(request.getfixturevalue("pg_store_url"))
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    """occo's console scripts against an empty home (``tmp_path/home``) of this test's own;
+    every process it started is killed at the end, also when the test fails."""
+    commands = Cli(tmp_path / "home")
+    try:
+        yield commands
+    finally:
+        commands.close()

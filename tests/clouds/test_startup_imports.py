@@ -30,7 +30,7 @@ def test_console_script_imports_no_cloud_sdk(tmp_path: Path, argv: tuple[str, ..
     occopus = Occopus(tmp_path)
     occopus.env["PYTHONPROFILEIMPORTTIME"] = "1"
     try:
-        result = occopus.ok(*argv)
+        result = occopus.run_process(*argv)
     finally:
         occopus.close()
     modules = imported_modules(result.stderr)

@@ -150,7 +150,7 @@ def test_dry_run_prints_the_user_data_with_placeholder_addresses(tmp_path: Path)
         """))
     try:
         occopus.import_defs(defs)
-        result = occopus.ok("occopus-build", "--dry-run", infra)
+        result = occopus.run("occopus-build", "--dry-run", infra)
     finally:
         occopus.close()
     out = result.stdout

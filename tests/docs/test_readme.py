@@ -13,9 +13,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -25,8 +22,11 @@ import docutils.core
 import docutils.nodes
 import pytest
 
+from tests.e2e.helpers import describe_processes, processes_under
+from tests.support.cli import BIN, Cli, Result
+from tests.support.wait import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 VENV_BIN = ".venv/bin/"
 
 
@@ -65,25 +65,22 @@ def process_start_time(pid: int) -> int | None:
 
 
 class Home:
-    """An occo home of the test's own; runs README commands against it."""
+    """An occo home of the test's own; runs README commands against it (in-process,
+    from the top of the repository, as README's ``.venv/bin/`` commands)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("OCCOPUS_STORE_URL", "OCCOPUS_CONFIG_PATH")}
-        self.env["OCCOPUS_HOME"] = str(path)
+        self.cli = Cli(path, root=ROOT)
 
-    def run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
-        if argv[0].startswith(VENV_BIN):
-            argv = [str(BIN / argv[0][len(VENV_BIN):]), *argv[1:]]
-        proc = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True,
-                              timeout=120, check=False)
-        assert proc.returncode == 0, f"{shlex.join(argv)} exited {proc.returncode}:\n{proc.stderr}"
-        return proc
+    def run(self, argv: list[str]) -> Result:
+        assert argv[0].startswith(VENV_BIN), argv
+        name = argv[0][len(VENV_BIN):]
+        assert (BIN / name).is_file(), f"{name} is not installed next to {BIN}"
+        return self.cli.run(name, *argv[1:])
 
     def report(self, infra_id: str) -> dict:
-        return json.loads(self.run([str(BIN / "occopus-maintain"), "-r", "-i", infra_id,
-                                    "--json"]).stdout)
+        return json.loads(self.cli.run("occopus-maintain", "-r", "-i", infra_id,
+                                       "--json").stdout)
 
     def processes(self) -> dict[str, tuple[int, int]]:
         """Instance id -> (pid, start time) as the local handler recorded them."""
@@ -95,11 +92,9 @@ class Home:
 
     def destroy_all(self) -> None:
         """Leave no process behind, whatever the test did."""
-        listing = subprocess.run([str(BIN / "occopus-maintain"), "-l"], env=self.env,
-                                 capture_output=True, text=True, timeout=60, check=False)
+        listing = self.cli.run("occopus-maintain", "-l", check=False)
         for line in listing.stdout.splitlines():
-            subprocess.run([str(BIN / "occopus-destroy"), "-i", line.split("\t")[0]],
-                           env=self.env, capture_output=True, timeout=120, check=False)
+            self.cli.run("occopus-destroy", "-i", line.split("\t")[0], check=False)
 
 
 @pytest.fixture
@@ -109,17 +104,6 @@ def home(tmp_path: Path) -> Iterator[Home]:
         yield h
     finally:
         h.destroy_all()
-
-
-def wait_for(what: str, check, seconds: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_quick_start_commands_are_single_lines() -> None:
@@ -158,9 +142,9 @@ def test_readme_demo_builds_real_processes_and_destroy_stops_them(home: Home) ->
         assert response.read().decode().startswith(f"store {store_id[:8]} answers request")
     for worker_id in report["worker"]["instances"]:
         log = home.path / "instances" / worker_id / "fetched.log"
-        wait_for(f"worker {worker_id} to write two answers",
-                 lambda log=log: log.is_file() and log.read_text().count(
-                     f"store {store_id[:8]} answers request") >= 2)
+        wait_until(lambda log=log: log.is_file() and log.read_text().count(
+                   f"store {store_id[:8]} answers request") >= 2,
+                   what=f"worker {worker_id} to write two answers")
 
     # README's follow-up commands, with the printed id.
     processes = home.processes()
@@ -176,15 +160,17 @@ def test_readme_demo_builds_real_processes_and_destroy_stops_them(home: Home) ->
     alive = [iid for iid, (pid, start) in processes.items()
              if process_start_time(pid) == start]
     assert alive == [], f"processes of {alive} still run after destroy"
+    left = processes_under(home.path)
+    assert left == [], describe_processes(left)
     assert not any((home.path / "instances").iterdir())
-    listing = home.run([str(BIN / "occopus-maintain"), "-l"]).stdout
+    listing = home.run([VENV_BIN + "occopus-maintain", "-l"]).stdout
     assert infra_id not in listing
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 def test_netns_demo_gives_each_instance_its_own_address(home: Home) -> None:
-    home.run([str(BIN / "occopus-import"), "node_defs/local_demo.yaml"])
-    infra_id = home.run([str(BIN / "occopus-build"), "--parallelize",
+    home.run([VENV_BIN + "occopus-import", "node_defs/local_demo.yaml"])
+    infra_id = home.run([VENV_BIN + "occopus-build", "--parallelize",
                          "examples/local_demo_netns.yaml"]).stdout.strip()
     report = home.report(infra_id)
     addresses = [inst["resource_address"] for entry in report.values()
@@ -196,8 +182,8 @@ def test_netns_demo_gives_each_instance_its_own_address(home: Home) -> None:
         out = (home.path / "instances" / worker_id / "stdout.log").read_text()
         assert f"http://{store_ip}:8080/" in out     # the port as written: no mapping
         log = home.path / "instances" / worker_id / "fetched.log"
-        wait_for(f"worker {worker_id} to reach the store",
-                 lambda log=log: log.is_file() and f"store {store_id[:8]}" in log.read_text())
+        wait_until(lambda log=log: log.is_file() and f"store {store_id[:8]}" in log.read_text(),
+                   what=f"worker {worker_id} to reach the store")
     processes = home.processes()
-    home.run([str(BIN / "occopus-destroy"), "-i", infra_id])
+    home.run([VENV_BIN + "occopus-destroy", "-i", infra_id])
     assert not [pid for pid, start in processes.values() if process_start_time(pid) == start]

@@ -1,9 +1,10 @@
-"""End-to-end helpers: occo's console scripts run as subprocesses, as a user runs them.
+"""End-to-end helpers: occo's console scripts run as a user runs them.
 
 Each test gets its own ``OCCOPUS_HOME`` (and ``HOME`` and working directory, so
-no config file of the machine is found) under ``tmp_path``. The store is opened
-only to look at what a user cannot see from the commands: how many dummy
-resources are left, and the PIDs recorded for local instances.
+no config file of the machine is found) under ``tmp_path``. Commands run
+in-process (tests/support/cli.py) unless a test needs a real process. The store
+is opened only to look at what a user cannot see from the commands: how many
+dummy resources are left, and the PIDs recorded for local instances.
 """
 
 from __future__ import annotations
@@ -11,47 +12,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from occo.store.records import InstanceRecord
 from occo.store.store import Store
+from tests.support.cli import Cli, Result
 
 DATA = Path(__file__).parent / "data"
 BAD = DATA / "bad"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def script(name: str) -> str:
-    """The installed console script next to this interpreter (else on PATH)."""
-    path = Path(sys.executable).parent / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    assert found, f"console script {name} is not installed (pip install -e .)"
-    return found
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0,
-               interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s", pytrace=False)
-        time.sleep(interval)
 
 
 def proc_start_time(pid: int) -> int | None:
@@ -71,64 +42,27 @@ def process_runs(pid: int, start_time: int) -> bool:
     return proc_start_time(pid) == start_time
 
 
-@dataclass
-class Result:
-    """A finished command: what a user sees of it."""
-
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return (f"$ {' '.join(self.args)}\nexit {self.returncode}\n"
-                f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}")
-
-
-class Occopus:
+class Occopus(Cli):
     """The occopus-* commands against one isolated home, and a look into its store."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.home = root / "occopus-home"
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("OCCOPUS_", "OCCO_"))}
-        self.env.update(OCCOPUS_HOME=str(self.home), HOME=str(root))
+        super().__init__(root / "occopus-home", root)
         self.url = f"sqlite:///{self.home / 'occopus.db'}"
         self._store: Store | None = None
 
-    # -- commands ---------------------------------------------------------------
-    def argv(self, command: str, *args: str | Path) -> list[str]:
-        return [script(command), *map(str, args)]
-
-    def run(self, command: str, *args: str | Path, timeout: float = 60) -> Result:
-        argv = self.argv(command, *args)
-        proc = subprocess.run(argv, env=self.env, cwd=self.root, capture_output=True,
-                              text=True, timeout=timeout)
-        return Result(argv, proc.returncode, proc.stdout, proc.stderr)
-
-    def ok(self, command: str, *args: str | Path, timeout: float = 60) -> Result:
-        result = self.run(command, *args, timeout=timeout)
-        assert result.returncode == 0, str(result)
-        return result
-
-    def start(self, command: str, *args: str | Path) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.argv(command, *args), env=self.env, cwd=self.root,
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
     def import_defs(self, path: Path) -> Result:
-        return self.ok("occopus-import", path)
+        return self.run("occopus-import", path)
 
     def build(self, path: Path, *flags: str) -> str:
         """Build; stdout must be exactly the new infra id and a newline."""
-        result = self.ok("occopus-build", *flags, path)
+        result = self.run("occopus-build", *flags, path)
         assert UUID.fullmatch(result.stdout.rstrip("\n")) and result.stdout.count("\n") == 1, \
             str(result)
         return result.stdout.strip()
 
     def listed(self) -> dict[str, tuple[str, str]]:
         """``occopus-maintain -l`` as ``{id: (name, state)}``."""
-        result = self.ok("occopus-maintain", "-l")
+        result = self.run("occopus-maintain", "-l")
         out = {}
         for line in result.stdout.splitlines():
             infra_id, name, state = line.split("\t")
@@ -136,8 +70,8 @@ class Occopus:
         return out
 
     def report(self, infra_id: str, *flags: str) -> dict[str, Any]:
-        return json.loads(self.ok("occopus-maintain", "-r", "-i", infra_id, "--json",
-                                  *flags).stdout)
+        return json.loads(self.run("occopus-maintain", "-r", "-i", infra_id, "--json",
+                                   *flags).stdout)
 
     # -- the store, read-only use ----------------------------------------------------
     @property
@@ -165,7 +99,9 @@ class Occopus:
         return found
 
     def close(self) -> None:
-        """Close the store; kill any local instance a failed test left running."""
+        """End the commands started, close the store, kill any local instance a failed
+        test left running."""
+        super().close()
         if self._store is not None:
             self._store.close()
         for pid, start in self.local_processes():

@@ -46,7 +46,7 @@ def test_import_build_report_destroy(occopus: Occopus) -> None:
     assert_all_ready(report)
 
     # Plain text names every instance with its state and address.
-    text = dummy.ok("occopus-maintain", "-r", "-i", infra_id).stdout
+    text = dummy.run("occopus-maintain", "-r", "-i", infra_id).stdout
     assert infra_id in text
     for entry in report.values():
         for instance_id, inst in entry["instances"].items():
@@ -55,25 +55,26 @@ def test_import_build_report_destroy(occopus: Occopus) -> None:
 
     # -o FILE: the report goes to the file, stdout stays empty.
     out = dummy.root / "report.json"
-    written = dummy.ok("occopus-maintain", "-r", "-i", infra_id, "--json", "-o", out)
+    written = dummy.run("occopus-maintain", "-r", "-i", infra_id, "--json", "-o", out)
     assert written.stdout == ""
     assert json.loads(out.read_text()) == report
 
     # -f NODE: only that node; an unknown node is an error naming it.
     assert dummy.report(infra_id, "-f", "worker") == {"worker": report["worker"]}
-    missing = dummy.run("occopus-maintain", "-r", "-i", infra_id, "-f", "nosuch")
+    missing = dummy.run("occopus-maintain", "-r", "-i", infra_id, "-f", "nosuch", check=False)
     assert missing.returncode == 2 and "nosuch" in missing.stderr, str(missing)
 
-    destroyed = dummy.ok("occopus-destroy", "-i", infra_id)
+    destroyed = dummy.run("occopus-destroy", "-i", infra_id)
     assert destroyed.stdout == ""
     assert dummy.listed() == {}
     assert dummy.dummy_count() == 0
-    gone = dummy.run("occopus-maintain", "-r", "-i", infra_id)
+    gone = dummy.run("occopus-maintain", "-r", "-i", infra_id, check=False)
     assert gone.returncode == 2 and infra_id in gone.stderr, str(gone)
 
 
 def test_failing_dependent_rolls_back_everything(dummy: Occopus) -> None:
-    result = dummy.run("occopus-build", "--parallelize", DATA / "failing_dependent.yaml")
+    result = dummy.run("occopus-build", "--parallelize", DATA / "failing_dependent.yaml",
+                       check=False)
     assert result.returncode == 1, str(result)
     assert result.stdout == ""
     last = result.stderr.strip().splitlines()[-1]
@@ -86,7 +87,7 @@ def test_update_creates_only_differences_and_rolls_back_only_its_own(dummy: Occo
     infra_id = dummy.build(DATA / "cluster.yaml", "--parallelize")
     before = ids_by_node(dummy.report(infra_id))
 
-    updated = dummy.ok("occopus-build", "--parallelize", "-i", infra_id,
+    updated = dummy.run("occopus-build", "--parallelize", "-i", infra_id,
                        DATA / "cluster_grown.yaml")
     assert updated.stdout == infra_id + "\n"
     grown = dummy.report(infra_id)
@@ -99,7 +100,7 @@ def test_update_creates_only_differences_and_rolls_back_only_its_own(dummy: Occo
     assert dummy.dummy_count() == 5  # 3 kept + 2 created
 
     failed = dummy.run("occopus-build", "--parallelize", "-i", infra_id,
-                       DATA / "cluster_broken_update.yaml")
+                       DATA / "cluster_broken_update.yaml", check=False)
     assert failed.returncode == 1, str(failed)
     assert failed.stdout == ""
     assert "'probe'" in failed.stderr.strip().splitlines()[-1], str(failed)
@@ -108,13 +109,13 @@ def test_update_creates_only_differences_and_rolls_back_only_its_own(dummy: Occo
     assert dummy.dummy_count() == 5
     assert dummy.listed() == {infra_id: ("e2e-cluster", "ready")}
 
-    dummy.ok("occopus-destroy", "-i", infra_id)
+    dummy.run("occopus-destroy", "-i", infra_id)
     assert dummy.dummy_count() == 0
     assert dummy.listed() == {}
 
 
 def test_dry_run_prints_the_plan_and_creates_nothing(dummy: Occopus) -> None:
-    fresh = dummy.ok("occopus-build", "--dry-run", DATA / "cluster.yaml")
+    fresh = dummy.run("occopus-build", "--dry-run", DATA / "cluster.yaml")
     assert "head: create 1 x fast on dummy" in fresh.stdout, str(fresh)
     assert "worker: create 2 x fast on dummy" in fresh.stdout, str(fresh)
     assert dummy.dummy_count() == 0
@@ -122,7 +123,7 @@ def test_dry_run_prints_the_plan_and_creates_nothing(dummy: Occopus) -> None:
 
     infra_id = dummy.build(DATA / "cluster.yaml")
     report = dummy.report(infra_id)
-    update = dummy.ok("occopus-build", "--dry-run", "-i", infra_id, DATA / "cluster_grown.yaml")
+    update = dummy.run("occopus-build", "--dry-run", "-i", infra_id, DATA / "cluster_grown.yaml")
     assert "head: create 0" in update.stdout, str(update)
     assert "worker: create 1" in update.stdout, str(update)
     assert "monitor: create 1" in update.stdout, str(update)

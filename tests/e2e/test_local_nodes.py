@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import urllib.request
 
-from tests.e2e.helpers import DATA, Occopus, process_runs, processes_under, wait_until
+from tests.e2e.helpers import DATA, Occopus, process_runs, processes_under
+from tests.support.wait import wait_until
 
 
 def http_get(port: int) -> str:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"http://127.0.0.1:{port}/", timeout=5) as response:
+    with opener.open(f"http://127.0.0.1:{port}/") as response:
         return response.read().decode()
 
 
@@ -36,7 +37,7 @@ def test_local_build_runs_processes_and_destroy_stops_them(local: Occopus) -> No
     assert http_get(web_port) == "hello from web"
     assert http_get(client_port) == f"http://127.0.0.1:{web_port}/ -> hello from web"
 
-    local.ok("occopus-destroy", "-i", infra_id)
+    local.run("occopus-destroy", "-i", infra_id)
     for name, (pid, start) in processes.items():
         assert not process_runs(pid, start), f"{name} (pid {pid}) survived destroy"
     assert processes_under(local.home) == []
@@ -45,22 +46,18 @@ def test_local_build_runs_processes_and_destroy_stops_them(local: Occopus) -> No
 
 def test_failing_local_node_rolls_back_the_running_one(local: Occopus) -> None:
     build = local.start("occopus-build", DATA / "local_failing.yaml")
-    try:
-        # Catch the web server's PID while the build runs: after the rollback
-        # no record of it is left.
-        def web_process() -> tuple[int, int] | None:
-            for infra_id in local.store.infras.list():
-                for inst in local.instances(infra_id.id):
-                    if inst.node_name == "web" and "pid" in inst.resource_data:
-                        return int(inst.resource_data["pid"]), int(inst.resource_data["start_time"])
-            return None
 
-        pid, start = wait_until(web_process, timeout=20, interval=0.005)
-        stdout, stderr = build.communicate(timeout=60)
-    finally:
-        if build.poll() is None:
-            build.kill()
-            build.communicate()
+    # Catch the web server's PID while the build runs: after the rollback
+    # no record of it is left.
+    def web_process() -> tuple[int, int] | None:
+        for infra_id in local.store.infras.list():
+            for inst in local.instances(infra_id.id):
+                if inst.node_name == "web" and "pid" in inst.resource_data:
+                    return int(inst.resource_data["pid"]), int(inst.resource_data["start_time"])
+        return None
+
+    pid, start = wait_until(web_process, what="the web server's pid", interval=0.005)
+    stdout, stderr = local.finish(build)
     assert build.returncode == 1, stderr
     assert stdout == ""
     last = stderr.strip().splitlines()[-1]

@@ -9,11 +9,26 @@ import pytest
 
 from occo.api import Occo
 from occo.config import Config
+from occo.store.records import ExecutionRecord
 
 
 def defs(create: float = 0.0, boot: float = 0.0, fail: float = 0.0, name: str = "sim") -> str:
     return (f"'node_def:{name}':\n  - resource: {{type: dummy, create_delay: {create}, "
             f"boot_delay: {boot}, fail_rate: {fail}}}\n")
+
+
+def max_overlap(executions: list[ExecutionRecord]) -> int:
+    """The most executions ever started at once, from their recorded intervals
+    (one still running counts until the end of the list's time)."""
+    points = []
+    for e in executions:
+        if e.started_at is not None:
+            points += [(e.started_at, 1), (e.ended_at or float("inf"), -1)]
+    running = peak = 0
+    for _, delta in sorted(points):
+        running += delta
+        peak = max(peak, running)
+    return peak
 
 
 @pytest.fixture

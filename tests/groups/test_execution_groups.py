@@ -18,7 +18,8 @@ from occo.cli.groups import main as groups_cli
 from occo.errors import NotFound, UserInputError
 from occo.model.states import ExecutionStatus as S
 from occo.model.states import InstanceState
-from tests.groups.conftest import defs
+from tests.groups.conftest import defs, max_overlap
+from tests.support.wait import wait_until
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 INFRA = "infra_name: tenant\nnodes:\n  - {name: worker, type: sim, scaling: {min: 1, max: 5}}\n"
@@ -32,19 +33,6 @@ def _tenants(occo: Occo, make_file, count: int, group: str = "tenants",  # type:
     occo.create_infra_group(group)
     occo.add_to_infra_group(group, ids)
     return ids
-
-
-def _max_overlap(occo: Occo, group_id: str) -> int:
-    """The most executions ever started at once, from their recorded intervals."""
-    points = []
-    for e in occo.store.executions.for_group(group_id):
-        if e.started_at is not None:
-            points += [(e.started_at, 1), (e.ended_at or time.time(), -1)]
-    running = peak = 0
-    for _, delta in sorted(points, key=lambda p: (p[0], p[1])):
-        running += delta
-        peak = max(peak, running)
-    return peak
 
 
 def _run_in_background(occo: Occo, group_id: str) -> tuple[threading.Thread, list[str]]:
@@ -64,14 +52,8 @@ def test_twenty_infrastructures_never_more_than_three_at_once(occo: Occo, make_f
                                        default_parameters={"node": "worker", "change": 1},
                                        concurrency=3)
     assert group["status"] == "pending" and len(group["execution_ids"]) == 20
-    peak_seen = 0
-    thread, result = _run_in_background(occo, group["id"])
-    while thread.is_alive():
-        peak_seen = max(peak_seen, _statuses(occo, group["id"]).count(S.STARTED))
-        time.sleep(0.01)
-    thread.join()
-    assert result == ["terminated"]
-    assert 1 <= peak_seen <= 3 and _max_overlap(occo, group["id"]) <= 3
+    assert occo.run_execution_group(group["id"]) == "terminated"
+    assert max_overlap(occo.store.executions.for_group(group["id"])) == 3
     assert all(len(occo.report(i)["worker"]["instances"]) == 2 for i in ids)
 
 
@@ -79,13 +61,18 @@ def test_concurrency_zero_pauses_and_raising_it_resumes(occo: Occo, make_file) -
     _tenants(occo, make_file, 4)
     group = occo.start_execution_group("tenants", "maintain", concurrency=0)
     thread, result = _run_in_background(occo, group["id"])
-    time.sleep(0.5)
+    # The dispatcher holds the group's lease from before its first look at the group.
+    wait_until(lambda: occo.store.leases.holder(f"group:{group['id']}"),
+               what="the dispatcher to run")
     assert set(_statuses(occo, group["id"])) == {S.QUEUED}
     assert occo.execution_group(group["id"])["status"] == "pending"
+    resumed_at = time.time()
     occo.update_execution_group(group["id"], concurrency=2)
     thread.join(timeout=30)
     assert result == ["terminated"]
-    assert set(_statuses(occo, group["id"])) == {S.TERMINATED}
+    executions = occo.store.executions.for_group(group["id"])
+    assert {e.status for e in executions} == {S.TERMINATED}
+    assert all(e.started_at and e.started_at >= resumed_at for e in executions)
 
 
 def test_cancel_marks_queued_executions_cancelled_at_once(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
@@ -212,11 +199,9 @@ dependencies:
     occo.execution_action(failed.id, "resume")
     runner = threading.Thread(target=occo.run_execution, args=(failed.id,))
     runner.start()
-    deadline = time.monotonic() + 10
-    while not any(i.node_name == "b" and i.resource_id
-                  for i in occo.store.instances.for_infra(ids[0])):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: any(i.node_name == "b" and i.resource_id
+                           for i in occo.store.instances.for_infra(ids[0])),
+               what="a resumed 'b' to be created")
     occo.execution_action(failed.id, "cancel")        # started: asks it to stop
     runner.join(timeout=30)
     record = occo.execution(failed.id)
@@ -247,10 +232,7 @@ def test_a_build_started_anywhere_can_be_cancelled_through_its_execution(
 
     thread = threading.Thread(target=build)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not (ids and occo.store.dummy.count()):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(lambda: ids and occo.store.dummy.count(), what="a first resource")
     execution = occo.executions(ids[0])[0]
     assert execution.status == S.STARTED
     occo.execution_action(execution.id, "cancel")

@@ -1,4 +1,5 @@
-"""Fixtures for maintenance tests: an isolated occo home, the CLI and the API."""
+"""Fixtures for maintenance tests: an isolated occo home and the API over it
+(the ``cli`` fixture of tests/conftest.py runs the commands against the same home)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,11 @@ import pytest
 
 from occo.api import Occo
 from occo.config import Config
-from tests.support.cli import Cli
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
-
-
-@pytest.fixture
-def cli(home: Path) -> Cli:
-    return Cli(home)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 from occo.api import Occo
 from occo.model.states import InstanceState
 from tests.support.cli import Cli, write
+from tests.support.wait import wait_until
 
 NODE_DEFS = """
 'node_def:sim':
@@ -22,40 +23,32 @@ nodes:
 """
 
 
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_two_cyclic_maintainers_apply_each_request_once(cli: Cli, occo: Occo,
                                                          tmp_path: Path) -> None:
     occo.import_node_definitions(write(tmp_path / "defs.yaml", NODE_DEFS))
     infra_ids = [occo.build(write(tmp_path / "infra.yaml", INFRA)).infra_id for _ in range(2)]
-    maintainers = [cli.popen("occopus-maintain", "-c", "-t", "0.5") for _ in range(2)]
+    maintainers = [cli.popen("occopus-maintain", "-c", "-t", "0.2") for _ in range(2)]
+
+    def applied() -> int:
+        return sum(r.applied_at is not None for i in infra_ids for r in occo.store.scaling.all(i))
+
     try:
-        for i in range(100):
-            occo.scale(infra_ids[i % 2], "worker", change=1)
-            if i % 10 == 0:
-                time.sleep(0.1)  # let passes interleave with arriving requests
-
-        def all_applied() -> bool:
-            return all(r.applied_at is not None for i in infra_ids
-                       for r in occo.store.scaling.all(i))
-
-        _wait(all_applied, 60, "every request to be applied")
+        for batch in range(5):  # requests keep arriving while passes apply earlier ones
+            for i in range(20):
+                occo.scale(infra_ids[i % 2], "worker", change=1)
+            wait_until(lambda batch=batch: applied() > 20 * batch,
+                       what=f"a request of batch {batch} to be applied")
+        wait_until(lambda: applied() == 100, timeout=60, what="every request to be applied")
 
         def converged() -> bool:
             return all(len([x for x in occo.store.instances.for_infra(i)
                             if x.state == InstanceState.READY]) == 50 for i in infra_ids)
 
-        _wait(converged, 60, "50 ready workers per infrastructure")
+        wait_until(converged, timeout=60, what="50 ready workers per infrastructure")
     finally:
         for proc in maintainers:
             proc.send_signal(signal.SIGTERM)
-        outputs = [proc.communicate(timeout=60) for proc in maintainers]
+        outputs = [cli.finish(proc) for proc in maintainers]
     assert [p.returncode for p in maintainers] == [0, 0], outputs
 
     for infra_id in infra_ids:
@@ -80,7 +73,10 @@ def test_expired_lease_of_a_killed_maintainer_is_taken_over(cli: Cli, occo: Occo
     occo.scale(infra_id, "worker", set_to=3)
     first = occo.maintain([infra_id])[0]
     assert first.skipped and "lease" in first.skipped
-    time.sleep(1.1)
-    second = occo.maintain([infra_id])[0]
-    assert second.skipped is None and second.applied_requests == 1
+    held = occo.store.leases.holder(infra_id)
+    assert held is not None
+    second = wait_until(lambda: (r := occo.maintain([infra_id])[0]).skipped is None and r,
+                        what="a pass once the dead holder's lease expired")
+    assert time.time() >= held[1]                      # not a moment before
+    assert second.applied_requests == 1
     assert len(occo.store.instances.for_infra(infra_id)) == 3

@@ -12,6 +12,7 @@ from pathlib import Path
 from occo.api import Occo
 from occo.model.states import InstanceState
 from tests.support.cli import Cli, write
+from tests.support.wait import wait_until
 
 # A stdlib HTTP server that answers 200 while the file "healthy" exists in its cwd.
 SERVER = (
@@ -58,11 +59,11 @@ def test_killed_local_process_is_replaced_in_one_pass(cli: Cli, tmp_path: Path) 
     report = json.loads(cli.run("occopus-maintain", "-r", "-i", infra_id, "--json").stdout)
     before = set(report["web"]["instances"])
     assert len(before) == 2
-    home = Path(cli.env["OCCOPUS_HOME"])
+    home = cli.home
     victim = sorted(before)[0]
     process = json.loads((home / "instances" / victim / "process.json").read_text())
     os.killpg(process["pid"], signal.SIGKILL)
-    time.sleep(0.2)
+    wait_until(lambda: not _alive(process["pid"]), what="the killed instance to be gone")
 
     cli.run("occopus-maintain", "-i", infra_id)
     report = json.loads(cli.run("occopus-maintain", "-r", "-i", infra_id, "--json").stdout)
@@ -81,21 +82,29 @@ def test_killed_local_process_is_replaced_in_one_pass(cli: Cli, tmp_path: Path) 
 
 def test_unhealthy_instance_fails_after_its_timeout_and_is_replaced(occo: Occo,
                                                                      tmp_path: Path) -> None:
-    occo.import_node_definitions(write(tmp_path / "web.yaml", local_defs(1.0)))
-    infra_id = occo.build(write(tmp_path / "infra.yaml", WEB_INFRA), parallelize=True).infra_id
-    try:
-        victim = occo.store.instances.for_infra(infra_id)[0]
-        (occo.config.home / "instances" / victim.id / "healthy").unlink()
-        occo.maintain([infra_id])
-        assert occo.store.instances.get(victim.id).state == InstanceState.UNHEALTHY
-        time.sleep(1.2)
-        result = occo.maintain([infra_id])[0]
-        assert result.failed == [victim.id] and result.created == 1 and result.dropped == 1
-        assert occo.store.instances.get(victim.id).state == InstanceState.DESTROYED
-        live = occo.store.instances.for_infra(infra_id)
-        assert len(live) == 2 and all(i.state == InstanceState.READY for i in live)
-    finally:
-        occo.destroy(infra_id)
+    # Healthy unless a file named after its address exists, checked by a command: ready
+    # at once, no server that must start within the (short) timeout on a loaded machine.
+    sick = tmp_path / "sick"
+    sick.mkdir()
+    occo.import_node_definitions(write(tmp_path / "d.yaml", json.dumps({"node_def:sim": [{
+        "resource": {"type": "dummy"},
+        "health_check": {"command": ["test", "!", "-e", f"{sick}/{{{{ip}}}}"],
+                         "timeout": 2}}]})))
+    infra_id = occo.build(write(tmp_path / "i.yaml", WEB_INFRA.replace("type: web",
+                                                                        "type: sim")),
+                          parallelize=True).infra_id
+    victim = occo.store.instances.for_infra(infra_id)[0]
+    (sick / str(victim.address)).touch()
+    occo.maintain([infra_id])
+    unhealthy = occo.store.instances.get(victim.id)
+    assert unhealthy.state == InstanceState.UNHEALTHY and unhealthy.unhealthy_since
+    result = wait_until(lambda: (r := occo.maintain([infra_id])[0]).failed and r,
+                        what="a pass to fail the unhealthy instance")
+    assert time.time() - unhealthy.unhealthy_since > 2     # not before its timeout
+    assert result.failed == [victim.id] and result.created == 1 and result.dropped == 1
+    assert occo.store.instances.get(victim.id).state == InstanceState.DESTROYED
+    live = occo.store.instances.for_infra(infra_id)
+    assert len(live) == 2 and all(i.state == InstanceState.READY for i in live)
 
 
 def test_recovering_instance_goes_back_to_ready(occo: Occo, tmp_path: Path) -> None:

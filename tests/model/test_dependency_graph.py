@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from occo.errors import DescriptionError
@@ -22,6 +22,9 @@ from occo.model.graph import (
 )
 
 NAMES = [f"n{i:02d}" for i in range(12)]
+# A random graph is a permutation plus a list per node: drawing one is legitimately
+# slower than hypothesis's default budget for generating inputs on a loaded machine.
+GRAPHS = settings(suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -52,6 +55,7 @@ def _edges(deps: dict[str, list[str]]) -> set[tuple[str, str]]:
 
 
 @given(dags())
+@GRAPHS
 def test_topological_order_respects_every_dependency(graph: tuple) -> None:
     nodes, deps = graph
     order = topological_order(nodes, deps)
@@ -63,6 +67,7 @@ def test_topological_order_respects_every_dependency(graph: tuple) -> None:
 
 
 @given(dags())
+@GRAPHS
 def test_reverse_order_tears_down_dependents_first(graph: tuple) -> None:
     nodes, deps = graph
     order = reverse_topological_order(nodes, deps)
@@ -72,7 +77,7 @@ def test_reverse_order_tears_down_dependents_first(graph: tuple) -> None:
 
 
 @given(graphs_with_a_cycle())
-@settings(max_examples=200)
+@settings(GRAPHS, max_examples=200)
 def test_a_cycle_is_always_reported_as_a_real_cycle(graph: tuple) -> None:
     nodes, deps = graph
     with pytest.raises(DependencyCycle) as caught:
@@ -87,7 +92,7 @@ def test_a_cycle_is_always_reported_as_a_real_cycle(graph: tuple) -> None:
 
 
 @given(graphs_with_a_cycle())
-@settings(max_examples=50)
+@settings(GRAPHS, max_examples=50)
 def test_description_cycle_error_points_at_an_edge_of_the_cycle(graph: tuple) -> None:
     nodes, deps = graph
     lines = ["infra_name: x", "nodes:"]
@@ -130,6 +135,7 @@ def test_longest_path_ties_and_missing_durations() -> None:
 
 
 @given(dags(), st.data())
+@GRAPHS
 def test_longest_path_is_a_chain_and_is_maximal(graph: tuple, data: st.DataObject) -> None:
     nodes, deps = graph
     durations = {n: data.draw(st.integers(min_value=0, max_value=20)) for n in nodes}

@@ -27,6 +27,7 @@ from occo.model.states import ResourceState
 from occo.resources import netns, procinfo
 from occo.resources.base import CreateRequest, HandlerEnv, ResourceRef
 from occo.resources.local import LocalHandler, build_env, failure_reason
+from tests.support.wait import wait_until
 
 ROOT = Path(occo.__file__).resolve().parents[1]
 IS_ROOT = os.geteuid() == 0
@@ -51,15 +52,6 @@ socketserver.TCPServer((os.environ["OCCO_IP"], int(os.environ["OCCO_PORT_8080"])
 """
 SERVER_CMD = [sys.executable, "-c", SERVER]
 SLEEPER_CMD = [sys.executable, "-c", "import time; time.sleep(60)"]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def config(**fields: Any) -> LocalResource:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,21 +14,10 @@ import requests
 from occo.api import Occo
 from occo.config import Config
 from occo.rest import RestService, ServiceSettings
+from tests.support.wait import wait_until
 
 DATA = Path(__file__).parent / "data"
 CLUSTER = (DATA / "cluster.yaml").read_text()
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, every: float = 0.05) -> Any:
-    """Poll until ``condition()`` is truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(every)
 
 
 @dataclass
@@ -56,7 +44,7 @@ class Running:
                       headers={"Content-Type": "application/x-yaml"})
         assert answer.status_code == 201, answer.text
         infra_id = answer.json()["infraid"]
-        wait_for(lambda: self.ready(infra_id) and self.build_ended(infra_id))
+        wait_until(lambda: self.ready(infra_id) and self.build_ended(infra_id))
         return infra_id
 
     def build_ended(self, infra_id: str) -> bool:
@@ -122,13 +110,8 @@ def cluster() -> str:
 
 
 @pytest.fixture
-def waiter() -> Callable[..., Any]:
-    return wait_for
-
-
-@pytest.fixture
 def maintain(occo: Occo) -> Callable[[str], None]:
     """One maintenance pass that really ran (retried while a lease is still being let go)."""
     def _pass(infra_id: str) -> None:
-        wait_for(lambda: not occo.maintain([infra_id])[0].skipped)
+        wait_until(lambda: not occo.maintain([infra_id])[0].skipped)
     return _pass

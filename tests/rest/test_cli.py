@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import subprocess
-import time
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import requests
 from occo.api import Occo
 from occo.config import Config
 from tests.support.cli import BIN
+from tests.support.wait import wait_until
 
 DATA = Path(__file__).parent / "data"
 SLOW = "infra_name: slow-one\nnodes:\n  - {name: only, type: slow}\n"
@@ -39,39 +39,66 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _launch(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(BIN / "occopus-rest-service"), "--cfg", str(tmp_path / "occopus_config.yaml"), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-        env=_env(tmp_path, **env))
+class Service:
+    """A started occopus-rest-service and the stderr lines it wrote so far."""
 
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-def _url(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
-    """Read stderr until the service says where it listens."""
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
-        if ready:
-            line = proc.stderr.readline()
-            seen.append(line)
-            match = re.search(r"serving on (http://\S+)", line)
-            if match:
-                return match.group(1)
-        if proc.poll() is not None:
-            break
-    raise AssertionError("the service did not start: " + "".join(seen))
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def url(self) -> str:
+        """Wait until the service says where it listens."""
+        def served() -> str | None:
+            for line in self.lines:
+                if match := re.search(r"serving on (http://\S+)", line):
+                    return match.group(1)
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                pytest.fail("the service did not start: " + "".join(self.lines), pytrace=False)
+            return None
+
+        return str(wait_until(served, what="the service to say where it listens"))
+
+    def wait(self, timeout: float = 60) -> tuple[int, str]:
+        """Its exit status and all it wrote to stderr."""
+        status = self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return status, "".join(self.lines)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._reader.join(30)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            assert stream is not None
+            stream.close()
 
 
 @pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()                    # reaps it and closes its pipes
+def launch(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start the service with ``--cfg`` and more flags; every one is killed at the end."""
+    started: list[Service] = []
+
+    def _launch(*args: str, **env: str) -> Service:
+        proc = subprocess.Popen(
+            [str(BIN / "occopus-rest-service"), "--cfg", str(tmp_path / "occopus_config.yaml"),
+             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+            env=_env(tmp_path, **env), start_new_session=True)
+        started.append(Service(proc))
+        return started[-1]
+
+    try:
+        yield _launch
+    finally:
+        for service in started:
+            service.stop()
 
 
 def test_non_loopback_bind_without_token_refuses_to_start(tmp_path: Path, home: Path) -> None:
@@ -86,30 +113,28 @@ def test_non_loopback_bind_without_token_refuses_to_start(tmp_path: Path, home: 
 
 
 def test_non_loopback_bind_with_a_token_from_the_environment_serves(
-        tmp_path: Path, home: Path, procs: list[subprocess.Popen[str]]) -> None:
-    proc = _launch(tmp_path, "--host", "0.0.0.0", "--port", "0", OCCO_REST_TOKENS="tok-123")
-    procs.append(proc)
-    port = _url(proc).rsplit(":", 1)[1]
+        home: Path, launch: Callable[..., Service]) -> None:
+    service = launch("--host", "0.0.0.0", "--port", "0", OCCO_REST_TOKENS="tok-123")
+    port = service.url().rsplit(":", 1)[1]
     base = f"http://127.0.0.1:{port}"
     assert requests.get(f"{base}/infrastructures/", timeout=10).status_code == 401
     ok = requests.get(f"{base}/infrastructures/", timeout=10,
                       headers={"Authorization": "Bearer tok-123"})
     assert ok.status_code == 200
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
+    service.proc.send_signal(signal.SIGTERM)
+    assert service.wait()[0] == 0
 
 
 def test_sigterm_lets_a_background_build_finish_and_exits_0(
-        tmp_path: Path, home: Path, procs: list[subprocess.Popen[str]]) -> None:
-    proc = _launch(tmp_path, "--port", "0")
-    procs.append(proc)
-    url = _url(proc)
+        home: Path, launch: Callable[..., Service]) -> None:
+    service = launch("--port", "0")
+    url = service.url()
     answer = requests.post(f"{url}/infrastructures/", data=SLOW, timeout=10)
     assert answer.status_code == 201
     infra_id = answer.json()["infraid"]
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 0
-    _, err = proc.communicate()
+    service.proc.send_signal(signal.SIGTERM)
+    status, err = service.wait()
+    assert status == 0, err
     assert "Traceback" not in err
     with Occo(Config(home=home)) as api:
         assert str(api.store.infras.get(infra_id).state) == "ready"
@@ -118,15 +143,16 @@ def test_sigterm_lets_a_background_build_finish_and_exits_0(
 
 
 def test_ctrl_c_without_grace_rolls_the_build_back(
-        tmp_path: Path, home: Path, procs: list[subprocess.Popen[str]]) -> None:
-    proc = _launch(tmp_path, "--port", "0", "--grace", "0")
-    procs.append(proc)
-    url = _url(proc)
+        home: Path, launch: Callable[..., Service]) -> None:
+    service = launch("--port", "0", "--grace", "0")
+    url = service.url()
     answer = requests.post(f"{url}/infrastructures/", data=SLOW, timeout=10)
     assert answer.status_code == 201
-    time.sleep(0.3)                                   # the handler call is in flight
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(60) == 130
+    with Occo(Config(home=home)) as api:             # the handler call is in flight
+        wait_until(lambda: [i for i in api.store.instances.for_infra(answer.json()["infraid"])
+                            if i.state == "creating"], what="the instance to be creating")
+    service.proc.send_signal(signal.SIGINT)
+    assert service.wait()[0] == 130
     with Occo(Config(home=home)) as api:
         assert api.list_infrastructures() == []
         assert api.store.dummy.count() == 0

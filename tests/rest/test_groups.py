@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from occo.api import Occo
+from tests.support.wait import wait_until
 
 TENANT = "infra_name: tenant\nnodes:\n  - {name: worker, type: tenant, scaling: {min: 1, max: 5}}\n"
 
@@ -19,14 +19,14 @@ def tenant_type(rest: Any, create: float = 0.02, boot: float = 0.02) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def tenants(rest: Any, count: int, waiter: Callable[..., Any]) -> list[str]:
+def tenants(rest: Any, count: int) -> list[str]:
     """``count`` one-node infrastructures, built over REST and ready."""
     ids = []
     for _ in range(count):
         answer = rest("POST", "/infrastructures/", data=TENANT)
         assert answer.status_code == 201, answer.text
         ids.append(answer.json()["infraid"])
-    waiter(lambda: all(rest.ready(i) and rest.build_ended(i) for i in ids), timeout=60)
+    wait_until(lambda: all(rest.ready(i) and rest.build_ended(i) for i in ids), timeout=60)
     return ids
 
 
@@ -44,12 +44,12 @@ def members_with(rest: Any, group_id: str, status: str) -> list[dict[str, Any]]:
     return list(answer.json()["executions"])
 
 
-def final_report(rest: Any, group_id: str, waiter: Callable[..., Any]) -> dict[str, Any]:
+def final_report(rest: Any, group_id: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         answer = rest("GET", f"/execution-groups/{group_id}/report")
         return answer.json() if answer.status_code == 200 and \
             answer.json()["kind"] == "final" else None
-    report: dict[str, Any] = waiter(done, timeout=60)
+    report: dict[str, Any] = wait_until(done, timeout=60)
     return report
 
 
@@ -92,9 +92,9 @@ def test_infrastructure_groups_create_show_list_delete(rest: Any) -> None:
     assert rest("DELETE", "/infrastructure-groups/other").status_code == 404
 
 
-def test_members_by_id_and_by_label(rest: Any, waiter: Callable[..., Any]) -> None:
+def test_members_by_id_and_by_label(rest: Any) -> None:
     tenant_type(rest)
-    ids = tenants(rest, 3, waiter)
+    ids = tenants(rest, 3)
     for infra_id in (ids[0], ids[2]):
         answer = rest("PATCH", f"/infrastructures/{infra_id}/labels",
                       json={"labels": {"release": "blue"}})
@@ -150,10 +150,10 @@ def test_labels_merge_replace_and_remove(rest: Any, cluster: str) -> None:
 
 # -- execution groups -----------------------------------------------------------------------
 def test_twenty_infrastructures_concurrency_three_pause_resume_failure_and_report(
-        rest: Any, waiter: Callable[..., Any]) -> None:
+        rest: Any) -> None:
     """Issue 5's "Done when", over HTTP only."""
     tenant_type(rest, create=0.1, boot=0.1)   # what the scaling adds takes a while
-    ids = tenants(rest, 20, waiter)
+    ids = tenants(rest, 20)
     infra_group(rest, "tenants", ids)
     infra_group(rest, "ok")
     infra_group(rest, "broken")
@@ -178,25 +178,26 @@ def test_twenty_infrastructures_concurrency_three_pause_resume_failure_and_repor
         peak = max(peak, len(members_with(rest, gid, "started")))
         return len(members_with(rest, gid, "terminated")) + len(members_with(rest, gid, "failed"))
 
-    waiter(lambda: ended() >= 4, timeout=30)
+    wait_until(lambda: ended() >= 4, timeout=30)
     paused = rest("PATCH", f"/execution-groups/{gid}", json={"concurrency": 0})
     assert paused.status_code == 200 and paused.json()["concurrency"] == 0
-    waiter(lambda: not members_with(rest, gid, "started"))
+    wait_until(lambda: not members_with(rest, gid, "started"))
+    paused_at = time.time()
     queued = len(members_with(rest, gid, "queued"))
     assert queued >= 10
-    time.sleep(0.6)                                              # paused: nothing moves
-    assert len(members_with(rest, gid, "queued")) == queued
-    assert not members_with(rest, gid, "started")
     assert rest("GET", f"/execution-groups/{gid}").json()["status"] == "started"
+    assert len(members_with(rest, gid, "queued")) == queued
 
+    resumed_at = time.time()
     resumed = rest("PATCH", f"/execution-groups/{gid}", json={"concurrency": 3})
     assert resumed.status_code == 200 and resumed.json()["concurrency"] == 3
-    waiter(lambda: ended() == 20, timeout=60)         # sampling the started ones all along
-    report = final_report(rest, gid, waiter)
+    wait_until(lambda: ended() == 20, timeout=60)         # sampling the started ones all along
+    report = final_report(rest, gid)
 
     assert 1 <= peak <= 3
     runs = members_with(rest, gid, "terminated") + members_with(rest, gid, "failed")
     assert len(runs) == 20 and max_overlap(runs) == 3
+    assert not [r for r in runs if paused_at <= r["started_at"] <= resumed_at]  # paused
     assert rest("GET", f"/execution-groups/{gid}").json()["status"] == "failed"
     assert rest("GET", "/infrastructure-groups/broken").json()["infra_ids"] == [bad]
     assert sorted(rest("GET", "/infrastructure-groups/ok").json()["infra_ids"]) == \
@@ -223,9 +224,9 @@ def test_twenty_infrastructures_concurrency_three_pause_resume_failure_and_repor
     assert any(m["status"] in ("queued", "started") for m in first["executions"])
 
 
-def test_execution_group_list_show_and_errors(rest: Any, waiter: Callable[..., Any]) -> None:
+def test_execution_group_list_show_and_errors(rest: Any) -> None:
     tenant_type(rest)
-    ids = tenants(rest, 2, waiter)
+    ids = tenants(rest, 2)
     infra_group(rest, "pair", ids)
     infra_group(rest, "empty")
 
@@ -280,16 +281,16 @@ def test_execution_group_list_show_and_errors(rest: Any, waiter: Callable[..., A
     assert rest("POST", f"/execution-groups/{gid}", json={"action": "pause"}).status_code == 400
     assert rest("POST", "/execution-groups/nope", json={"action": "cancel"}).status_code == 404
     patch({"concurrency": 2})
-    report = final_report(rest, gid, waiter)
+    report = final_report(rest, gid)
     assert report["status"] == "terminated" and report["counts"] == {"terminated": 2}
     assert sorted(rest("GET", "/infrastructure-groups/empty").json()["infra_ids"]) == sorted(ids)
     assert rest("DELETE", "/infrastructure-groups/empty").status_code == 200   # done: free
 
 
 def test_cancel_marks_queued_executions_cancelled_at_once_and_resume_runs_them(
-        rest: Any, waiter: Callable[..., Any]) -> None:
+        rest: Any) -> None:
     tenant_type(rest)
-    ids = tenants(rest, 4, waiter)
+    ids = tenants(rest, 4)
     infra_group(rest, "four", ids)
     gid = rest("POST", "/execution-groups", json={
         "infra_group_id": "four", "workflow_id": "maintain", "concurrency": 0}).json()["id"]
@@ -298,14 +299,14 @@ def test_cancel_marks_queued_executions_cancelled_at_once_and_resume_runs_them(
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "terminated"          # all ended, none failed
     assert len(members_with(rest, gid, "cancelled")) == 4      # at once, in the same request
-    report = final_report(rest, gid, waiter)
+    report = final_report(rest, gid)
     assert report["counts"] == {"cancelled": 4}
 
     rest("PATCH", f"/execution-groups/{gid}", json={"concurrency": 2})
     resumed = rest("POST", f"/execution-groups/{gid}", json={"action": "resume"})
     assert resumed.status_code == 200
-    waiter(lambda: len(members_with(rest, gid, "terminated")) == 4)
-    report = final_report(rest, gid, waiter)
+    wait_until(lambda: len(members_with(rest, gid, "terminated")) == 4)
+    report = final_report(rest, gid)
     assert report["counts"] == {"terminated": 4}
     assert all(m["attempt"] == 2 for m in report["executions"])
 
@@ -336,8 +337,7 @@ def test_executions_filters_and_action_errors(rest: Any, cluster: str) -> None:
     assert unchanged.status_code == 200 and unchanged.json()["status"] == "terminated"
 
 
-def test_resume_over_rest_continues_a_failed_build(rest: Any, occo: Occo, tmp_path: Any,
-                                                   waiter: Callable[..., Any]) -> None:
+def test_resume_over_rest_continues_a_failed_build(rest: Any, occo: Occo, tmp_path: Any) -> None:
     tenant_type(rest)
     rest("PUT", "/node-definitions/flaky",
          json=[{"resource": {"type": "dummy", "fail_rate": 1.0}}])
@@ -362,7 +362,7 @@ def test_resume_over_rest_continues_a_failed_build(rest: Any, occo: Occo, tmp_pa
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] in ("queued", "started") and answer.json()["attempt"] == 2
 
-    waiter(lambda: rest("GET", f"/executions/{failed['id']}").json()["status"] == "terminated")
+    wait_until(lambda: rest("GET", f"/executions/{failed['id']}").json()["status"] == "terminated")
     report = rest("GET", f"/infrastructures/{infra_id}").json()
     assert set(report["a"]["instances"]) == kept                      # not redone
     (b,) = report["b"]["instances"].values()

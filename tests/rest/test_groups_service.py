@@ -16,11 +16,12 @@ from tests.rest.test_groups import (
     tenant_type,
     tenants,
 )
+from tests.support.wait import wait_until
 
 
-def _start_group(rest: Any, waiter: Callable[..., Any], count: int, concurrency: int) -> str:
+def _start_group(rest: Any, count: int, concurrency: int) -> str:
     tenant_type(rest, create=0.3, boot=0.1)
-    ids = tenants(rest, count, waiter)
+    ids = tenants(rest, count)
     infra_group(rest, "tenants", ids)
     answer = rest("POST", "/execution-groups", json={
         "infra_group_id": "tenants", "workflow_id": "scale", "concurrency": concurrency,
@@ -30,10 +31,10 @@ def _start_group(rest: Any, waiter: Callable[..., Any], count: int, concurrency:
 
 
 def test_stop_lets_executions_in_flight_end_and_a_restart_dispatches_the_rest(
-        occo: Occo, start_service: Callable[..., Any], waiter: Callable[..., Any]) -> None:
+        occo: Occo, start_service: Callable[..., Any]) -> None:
     first = start_service(occo)
-    gid = _start_group(first, waiter, 4, concurrency=1)
-    waiter(lambda: members_with(first, gid, "started"))
+    gid = _start_group(first, 4, concurrency=1)
+    wait_until(lambda: members_with(first, gid, "started"))
     first.stop()                                     # what SIGTERM does
 
     statuses = [str(e.status) for e in occo.store.executions.for_group(gid)]
@@ -43,7 +44,7 @@ def test_stop_lets_executions_in_flight_end_and_a_restart_dispatches_the_rest(
     assert occo.store.execution_groups.get(gid).report is None     # not final: not over
 
     second = start_service(occo)
-    report = final_report(second, gid, waiter)
+    report = final_report(second, gid)
     assert report["status"] == "terminated" and report["counts"] == {"terminated": 4}
     for member in report["executions"]:               # links name the service now running
         assert member["links"]["execution"].startswith(second.url + "/")
@@ -53,21 +54,19 @@ def test_stop_lets_executions_in_flight_end_and_a_restart_dispatches_the_rest(
 
 
 def test_two_services_never_both_dispatch_one_group(
-        occo: Occo, tmp_path: Path, start_service: Callable[..., Any],
-        waiter: Callable[..., Any]) -> None:
+        occo: Occo, tmp_path: Path, start_service: Callable[..., Any]) -> None:
     first = start_service(occo)
-    gid = _start_group(first, waiter, 4, concurrency=1)
+    gid = _start_group(first, 4, concurrency=1)
     with Occo(Config(home=occo.config.home, concurrency=20)) as other:
         second = start_service(other)        # finds the unfinished group at start
-        report = final_report(second, gid, waiter)
+        report = final_report(second, gid)
         assert report["status"] == "terminated"
         assert max_overlap(members_with(second, gid, "terminated")) == 1
         second.stop()
 
 
 def test_stop_without_grace_cancels_a_resumed_build(
-        occo: Occo, tmp_path: Path, start_service: Callable[..., Any],
-        waiter: Callable[..., Any]) -> None:
+        occo: Occo, tmp_path: Path, start_service: Callable[..., Any]) -> None:
     rest = start_service(occo, grace=0.0)
     rest("PUT", "/node-definitions/flaky", json=[{"resource": {"type": "dummy",
                                                                "fail_rate": 1.0}}])
@@ -85,6 +84,6 @@ def test_stop_without_grace_cancels_a_resumed_build(
                                                                "create_delay": 1.5}}])
     answer = rest("POST", f"/executions/{failed.id}", json={"action": "resume"})
     assert answer.status_code == 200, answer.text
-    waiter(lambda: rest("GET", f"/executions/{failed.id}").json()["status"] == "started")
+    wait_until(lambda: rest("GET", f"/executions/{failed.id}").json()["status"] == "started")
     rest.stop()                                      # no grace: cancelled, not waited for
     assert str(occo.execution(failed.id).status) == "cancelled"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,14 +13,14 @@ import requests
 from ruamel.yaml import YAML
 
 from occo.api import Occo
+from tests.support.wait import wait_until
 
 
 def _as_json(yaml_text: str) -> str:
     return json.dumps(YAML(typ="safe", pure=True).load(io.StringIO(yaml_text)))
 
 
-def test_posted_description_is_built_and_reported_ready(rest: Any, occo: Occo, cluster: str,
-                                                        waiter: Callable[..., Any]) -> None:
+def test_posted_description_is_built_and_reported_ready(rest: Any, occo: Occo, cluster: str) -> None:
     answer = rest("POST", "/infrastructures/", data=cluster,
                   headers={"Content-Type": "application/x-yaml"})
     assert answer.status_code == 201, answer.text
@@ -29,7 +28,7 @@ def test_posted_description_is_built_and_reported_ready(rest: Any, occo: Occo, c
     assert answer.json() == {"infraid": infra_id}
     assert answer.headers["Location"].endswith(f"/infrastructures/{infra_id}")
 
-    waiter(lambda: rest.ready(infra_id))
+    wait_until(lambda: rest.ready(infra_id))
     report = rest("GET", f"/infrastructures/{infra_id}").json()
     assert set(report) == {"head", "worker"}
     assert report["worker"]["scaling"] == {"actual": 1, "target": 1, "min": 1, "max": 5}
@@ -39,11 +38,11 @@ def test_posted_description_is_built_and_reported_ready(rest: Any, occo: Occo, c
     assert occo.store.dummy.count() == 2
 
 
-def test_json_body_is_accepted(rest: Any, cluster: str, waiter: Callable[..., Any]) -> None:
+def test_json_body_is_accepted(rest: Any, cluster: str) -> None:
     answer = rest("POST", "/infrastructures/", data=_as_json(cluster),
                   headers={"Content-Type": "application/json"})
     assert answer.status_code == 201, answer.text
-    waiter(lambda: rest.ready(answer.json()["infraid"]))
+    wait_until(lambda: rest.ready(answer.json()["infraid"]))
 
 
 def test_unknown_node_type_is_400_at_its_line_and_nothing_is_recorded(rest: Any, occo: Occo,
@@ -190,10 +189,9 @@ def test_delete_removes_every_resource(rest: Any, occo: Occo, cluster: str,
     assert rest("GET", "/infrastructures/?all=true").json() == {"infrastructures": []}
 
 
-def test_delete_while_another_holds_the_lease_is_409(rest: Any, occo: Occo, cluster: str,
-                                                     waiter: Callable[..., Any]) -> None:
+def test_delete_while_another_holds_the_lease_is_409(rest: Any, occo: Occo, cluster: str) -> None:
     infra_id = rest.build(cluster)
-    waiter(lambda: occo.store.leases.acquire(infra_id, "other-host:1:maintainer", 60))
+    wait_until(lambda: occo.store.leases.acquire(infra_id, "other-host:1:maintainer", 60))
     answer = rest("DELETE", f"/infrastructures/{infra_id}")
     assert answer.status_code == 409
     assert answer.json()["error"] == "conflict"
@@ -215,8 +213,7 @@ def test_attach_and_detach(rest: Any, occo: Occo, cluster: str) -> None:
 
 
 def test_attached_infrastructures_are_maintained_and_survive_a_restart(
-        occo: Occo, start_service: Callable[..., Any], cluster: str,
-        waiter: Callable[..., Any]) -> None:
+        occo: Occo, start_service: Callable[..., Any], cluster: str) -> None:
     first = start_service(occo)
     infra_id = first.build(cluster)
     first.stop()
@@ -224,21 +221,20 @@ def test_attached_infrastructures_are_maintained_and_survive_a_restart(
     # A new service on the same store picks the attachment up and keeps maintaining.
     second = start_service(occo, maintain=True, maintain_interval=0.1)
     assert second("POST", f"/infrastructures/{infra_id}/scaleup/worker/2").status_code == 200
-    waiter(lambda: second.count(infra_id, "worker") == 3 and second.ready(infra_id))
+    wait_until(lambda: second.count(infra_id, "worker") == 3 and second.ready(infra_id))
     assert occo.store.dummy.count() == 4
 
 
 def test_stopping_answers_the_requests_in_flight(occo: Occo, start_service: Callable[..., Any],
-                                                 cluster: str,
-                                                 waiter: Callable[..., Any]) -> None:
+                                                 cluster: str) -> None:
     rest = start_service(occo)
     infra_id = rest.build(cluster)
-    waiter(lambda: occo.store.leases.acquire(infra_id, "other-host:1:maintainer", 60))
+    wait_until(lambda: occo.store.leases.acquire(infra_id, "other-host:1:maintainer", 60))
     answers: list[Any] = []
     pending = threading.Thread(
         target=lambda: answers.append(rest("DELETE", f"/infrastructures/{infra_id}")))
     pending.start()
-    time.sleep(0.5)                                  # the DELETE is waiting for the lease
+    wait_until(lambda: rest.service.requests_in_flight, what="the DELETE to wait for the lease")
     rest.service.stop()
     pending.join(30)
     assert [a.status_code for a in answers] == [409]  # answered, not cut off

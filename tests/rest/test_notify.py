@@ -17,6 +17,7 @@ import pytest
 from occo.api import Occo
 from occo.model.description import parse_infra_description
 from occo.rest.webhooks import SIGNATURE_HEADER, TargetPolicy, signature
+from tests.support.wait import wait_until
 
 
 class Receiver:
@@ -77,8 +78,7 @@ def hooked(occo: Occo, start_service: Callable[..., Any]) -> Any:
 
 
 def test_state_changes_are_posted_with_retries(hooked: Any, occo: Occo, cluster: str,
-                                               receiver: Receiver,
-                                               waiter: Callable[..., Any]) -> None:
+                                               receiver: Receiver) -> None:
     rest = hooked
     infra_id = rest.build(cluster)
     answer = rest("POST", f"/infrastructures/{infra_id}/notify", json={"url": receiver.url})
@@ -88,24 +88,22 @@ def test_state_changes_are_posted_with_retries(hooked: Any, occo: Occo, cluster:
 
     assert rest("DELETE", f"/infrastructures/{infra_id}").status_code == 200
     # the first delivery is refused (503) and retried: nothing is lost
-    waiter(lambda: receiver.states(infra_id) == ["destroying", "destroyed"])
+    wait_until(lambda: receiver.states(infra_id) == ["destroying", "destroyed"])
     assert receiver.attempts == 3
     first = sorted(receiver.events, key=lambda e: e["sequence"])[0]
     assert first["event"] == "state_changed" and first["previous"] == "ready"
 
 
 def test_a_build_reports_ready_to_its_hook(hooked: Any, occo: Occo, cluster: str,
-                                           receiver: Receiver,
-                                           waiter: Callable[..., Any]) -> None:
+                                           receiver: Receiver) -> None:
     rest = hooked
     slow = cluster.replace("type: fast\n  - &W", "type: slow\n  - &W")
     infra_id = rest("POST", "/infrastructures/", data=slow).json()["infraid"]
     rest("POST", f"/infrastructures/{infra_id}/notify", json={"url": receiver.url})
-    waiter(lambda: receiver.states(infra_id) == ["ready"], timeout=20)
+    wait_until(lambda: receiver.states(infra_id) == ["ready"], timeout=20)
 
 
-def test_deliveries_are_signed_with_the_webhooks_secret(hooked: Any, cluster: str,
-                                                        waiter: Callable[..., Any]) -> None:
+def test_deliveries_are_signed_with_the_webhooks_secret(hooked: Any, cluster: str) -> None:
     rest = hooked
     mine, other = Receiver(), Receiver()
     try:
@@ -120,7 +118,7 @@ def test_deliveries_are_signed_with_the_webhooks_secret(hooked: Any, cluster: st
                     json={"url": other.url, "secret": "short"}).status_code == 400
         for infra_id in (first, second):
             assert rest("DELETE", f"/infrastructures/{infra_id}").status_code == 200
-        waiter(lambda: len(mine.signed) == 2 and len(other.signed) == 2)
+        wait_until(lambda: len(mine.signed) == 2 and len(other.signed) == 2)
         for hook, secret in ((mine, made), (other, chosen)):
             for body, header in hook.signed:
                 expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -145,21 +143,19 @@ def test_local_targets_are_refused_unless_allowed(rest: Any, occo: Occo, cluster
 
 
 def test_a_local_target_recorded_elsewhere_is_never_delivered_to(
-        rest: Any, occo: Occo, cluster: str, receiver: Receiver,
-        waiter: Callable[..., Any]) -> None:
+        rest: Any, occo: Occo, cluster: str, receiver: Receiver) -> None:
     """A URL written by another process is checked again when delivering."""
     infra_id = rest.build(cluster)
     occo.set_notify_url(infra_id, receiver.url)
     notifier = rest.service.context.notifier
     occo.build(parse_infra_description(cluster, "cluster.yaml", Path(".")),
                infra_id=infra_id)                     # building, then ready: two changes
-    waiter(lambda: notifier.dropped >= 2)
+    wait_until(lambda: notifier.dropped >= 2)
     assert receiver.attempts == 0
 
 
 def test_a_slow_receiver_does_not_delay_the_others(occo: Occo, cluster: str,
-                                                   start_service: Callable[..., Any],
-                                                   waiter: Callable[..., Any]) -> None:
+                                                   start_service: Callable[..., Any]) -> None:
     rest = start_service(occo, webhook_local_targets=True, notify_timeout=60.0)
     gate = threading.Event()
     slow, fast = Receiver(gate=gate), Receiver()
@@ -168,12 +164,12 @@ def test_a_slow_receiver_does_not_delay_the_others(occo: Occo, cluster: str,
         for infra_id, hook in ((stuck, slow), (quick, fast)):
             rest("POST", f"/infrastructures/{infra_id}/notify", json={"url": hook.url})
         assert rest("DELETE", f"/infrastructures/{stuck}").status_code == 200
-        waiter(lambda: slow.attempts >= 1)                  # its answer is held back
+        wait_until(lambda: slow.attempts >= 1)                  # its answer is held back
         assert rest("DELETE", f"/infrastructures/{quick}").status_code == 200
-        waiter(lambda: fast.states(quick) == ["destroying", "destroyed"], timeout=15)
+        wait_until(lambda: fast.states(quick) == ["destroying", "destroyed"], timeout=15)
         assert slow.events == [] and not gate.is_set()
         gate.set()                                          # the slow one catches up, in order
-        waiter(lambda: slow.states(stuck) == ["destroying", "destroyed"])
+        wait_until(lambda: slow.states(stuck) == ["destroying", "destroyed"])
     finally:
         gate.set()
         slow.close()

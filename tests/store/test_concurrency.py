@@ -24,6 +24,7 @@ from occo.errors import Conflict
 from occo.store.migrate import HEAD_REVISION
 from occo.store.records import NodeRecord
 from occo.store.store import Store
+from tests.support.wait import wait_until
 
 WORKER = Path(__file__).with_name("_worker.py")
 
@@ -188,20 +189,19 @@ def test_lease_of_a_killed_holder_is_taken_over_after_its_ttl(
     held = store.leases.holder(infra_id)
     assert held is not None and held[0] == "doomed"
     expires_at = held[1]
-    while not store.leases.acquire(infra_id, "successor", 30):
-        assert time.time() < expires_at + 5, "the dead holder's lease never expired"
-        time.sleep(0.05)
+    wait_until(lambda: store.leases.acquire(infra_id, "successor", 30),
+               what="the dead holder's lease to expire")
     assert time.time() >= expires_at  # not a moment before its ttl ran out
     assert store.leases.holder(infra_id)[0] == "successor"  # type: ignore[index]
 
 
 def test_renew_keeps_and_release_frees_a_lease(store: Store) -> None:
     infra_id = _infra(store)
-    assert store.leases.acquire(infra_id, "a", 1.0)
-    time.sleep(0.7)
-    assert store.leases.renew(infra_id, "a", 3.0)
-    assert not store.leases.renew(infra_id, "b", 3.0)
-    time.sleep(0.5)  # past the first expiry, within the renewed one
+    assert store.leases.acquire(infra_id, "a", 0.3)
+    first_expiry = store.leases.holder(infra_id)[1]  # type: ignore[index]
+    assert store.leases.renew(infra_id, "a", 30.0)
+    assert not store.leases.renew(infra_id, "b", 30.0)
+    wait_until(lambda: time.time() > first_expiry, what="the first expiry to pass")
     assert not store.leases.acquire(infra_id, "b", 5)
     assert store.leases.acquire(infra_id, "a", 5)  # the holder may take it again
     store.leases.release(infra_id, "b")  # not b's to release
@@ -215,7 +215,10 @@ def test_held_lease_is_renewed_while_work_runs_and_released_after(store: Store) 
     infra_id = _infra(store)
     with held_lease(store, infra_id, "worker", ttl=0.9) as lost:
         assert lost is not None
-        time.sleep(1.5)  # beyond the ttl: only the background renewal keeps it
+        first_expiry = store.leases.holder(infra_id)[1]  # type: ignore[index]
+        # beyond the ttl: only the background renewal keeps it
+        wait_until(lambda: time.time() > first_expiry, what="the first expiry to pass")
+        assert store.leases.holder(infra_id)[1] > first_expiry  # type: ignore[index]
         assert not store.leases.acquire(infra_id, "intruder", 5)
         with held_lease(store, infra_id, "intruder", ttl=5) as other:
             assert other is None
