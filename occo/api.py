@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from occo.config import Config, load_config
+from occo.errors import make_directory
 from occo.registry import PluginRegistry
 from occo.reportlog import ReportLog
 from occo.resources.base import HandlerEnv
@@ -48,7 +49,7 @@ class Occo:
 
     def __init__(self, config: Config | None = None, *, store: Store | None = None) -> None:
         self.config = config or Config()
-        self.config.home.mkdir(parents=True, exist_ok=True)
+        make_directory(self.config.home, "occo's home (OCCOPUS_HOME, else ~/.occopus)")
         self.base_url: str | None = None   # set by the REST service: reports link to it
         self.store = store or Store(self.config.resolved_store_url)
         auth = self.config.auth_data if isinstance(self.config.auth_data, dict) else (
@@ -87,10 +88,17 @@ class Occo:
         """Validate a node-definition file and store it; returns the types imported."""
         from occo.model.nodedef import load_node_definitions
 
-        definitions = load_node_definitions(Path(path))
+        definitions = load_node_definitions(Path(path), self.resource_types())
         plain = {t: [impl.to_plain() for impl in impls] for t, impls in definitions.items()}
         self.store.node_defs.replace(plain, str(path))
         return sorted(plain)
+
+    def resource_types(self) -> set[str]:
+        """Resource types a node definition may use: those occo models (the Occopus
+        ones among them) and those a handler is registered for."""
+        from occo.model.resource_types import RESOURCE_MODELS
+
+        return set(RESOURCE_MODELS) | self.registry.resource_types()
 
     def node_definitions(self) -> dict[str, list[dict[str, Any]]]:
         return self.store.node_defs.all()

@@ -7,6 +7,7 @@ else decides what an error means to a user.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -161,3 +162,13 @@ class JobsFailed(OccoError):
     """Orchestration jobs failed on some instances (the others ran to their end)."""
 
     kind = "jobs_failed"
+
+
+def make_directory(path: Path, what: str) -> None:
+    """Create ``path`` (and its parents) if missing; a :class:`ConfigError` naming
+    ``what`` it is for when that cannot be done (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problem = "it is not a directory" if path.exists() else exc.strerror or str(exc)
+        raise ConfigError(f"cannot use {path} as {what}: {problem}") from None

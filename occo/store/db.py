@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from occo.errors import ConfigError, make_directory
 
 READONLY = "occo_readonly"
 SQLITE_BUSY_TIMEOUT = 30.0   # seconds a writer waits for another's transaction to end
@@ -56,16 +59,44 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
+def shown(url: str | URL) -> str:
+    """The URL as it may appear in a message: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable)"
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get their directory created."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, pool_size=8, max_overflow=32, connect_args={
-            "timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False})
-        _tune_sqlite(engine)
-        return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
-        url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+    """An engine for ``url``; SQLite files get their directory created.
+
+    A URL that names no database occo can use is a :class:`ConfigError`.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("the store URL (OCCOPUS_STORE_URL or store_url) is not a database "
+                          "URL; e.g. sqlite:////var/lib/occo/occopus.db or "
+                          "postgresql://occo@db.example.org/occo") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"store URL {shown(parsed)}: unknown kind of database "
+                          f"{parsed.get_backend_name()!r} (occo keeps its store in sqlite "
+                          "or postgresql)")
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                make_directory(Path(parsed.database).parent, "the store's directory")
+            engine = create_engine(parsed, pool_size=8, max_overflow=32, connect_args={
+                "timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False})
+            _tune_sqlite(engine)
+            return engine
+        if parsed.get_backend_name() == "postgresql" and \
+                parsed.get_driver_name() in ("", "psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_size=8, max_overflow=32, pool_pre_ping=True)
+    except (ImportError, NoSuchModuleError) as exc:
+        raise ConfigError(f"store URL {shown(parsed)}: its database driver "
+                          f"({getattr(exc, 'name', None) or parsed.drivername}) is not "
+                          "installed; for PostgreSQL: pip install 'occo[postgres]'") from None
+    except ArgumentError as exc:
+        raise ConfigError(f"store URL {shown(parsed)}: {exc}") from None

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
-from occo.store.db import READONLY, SQLITE_BUSY_TIMEOUT, make_engine
+from occo.errors import ConfigError
+from occo.store.db import READONLY, SQLITE_BUSY_TIMEOUT, make_engine, shown
 from occo.store.dummy import DummyResourceRepo
 from occo.store.events import EventRepo
 from occo.store.executions import ExecutionRepo
@@ -35,7 +37,12 @@ class Store:
         self._dispose = weakref.finalize(self, self.engine.dispose)
         self._writers = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         if migrate:
-            upgrade(self.engine)
+            try:
+                upgrade(self.engine)
+            except DBAPIError as exc:
+                self.close()
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                raise ConfigError(f"cannot open the store at {shown(url)}: {reason}") from None
         self.node_defs = NodeDefinitionRepo(self)
         self.infras = InfraRepo(self)
         self.instances = InstanceRepo(self)
