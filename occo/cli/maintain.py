@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -56,8 +57,15 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool, li
          output: str | None, node_filter: str | None, force: bool, as_json: bool,
          no_triggers: bool) -> None:
     """List infrastructures (-l), report on one (-r -i ID), or maintain them."""
+    from occo.errors import UserInputError
+
     if report and not infra_id:
-        raise click.UsageError("-r/--report needs -i INFRA_ID")
+        raise UserInputError("-r/--report needs -i INFRA_ID")
+    for_reports = [flag for flag, given in (("--json", as_json), ("-f", node_filter),
+                                            ("-o", output)) if given]
+    if for_reports and not report:
+        raise UserInputError(f"{', '.join(for_reports)} only go with -r/--report "
+                             "(nothing was done)")
     with open_api(cfg_path, auth_data_path) as occo:
         if list_:
             for infra in occo.list_infrastructures():
@@ -69,8 +77,11 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool, li
             text = (json.dumps(data, indent=2, sort_keys=True) + "\n" if as_json else
                     _report_text(infra_id, data, occo.events(infra_id, limit=10)))
             if output:
-                with open(output, "w", encoding="utf-8") as fh:
-                    fh.write(text)
+                try:
+                    Path(output).write_text(text, encoding="utf-8")
+                except OSError as exc:
+                    raise UserInputError(f"cannot write the report to {output}: "
+                                         f"{exc.strerror or exc}") from None
             else:
                 sys.stdout.write(text)
             return
