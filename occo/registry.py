@@ -68,5 +68,9 @@ class PluginRegistry:
                 check = self._checks[name]
         return check
 
+    def resource_types(self) -> set[str]:
+        """The resource types a handler is registered for (no plugin is imported)."""
+        return set(self._group(RESOURCE_GROUP))
+
     def config_model(self, resource_type: str) -> Any:
         return type(self.handler(resource_type)).config_model

@@ -15,7 +15,7 @@ whose ``resource`` section contains the node's ``filter``. Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -39,10 +39,12 @@ from occo.model.yamlio import (
     format_path,
     load_yaml_file,
     load_yaml_text,
+    suggest,
 )
 
 __all__ = [
     "NODE_DEF_PREFIX",
+    "RETIRED_RESOURCE_TYPES",
     "BasicContext",
     "ChefConfig",
     "CloudInitContext",
@@ -54,6 +56,7 @@ __all__ = [
     "PuppetSoloConfig",
     "SshAccess",
     "UrlCheck",
+    "check_resource_types",
     "load_node_definitions",
     "matches_filter",
     "parse_node_definitions",
@@ -255,24 +258,54 @@ _ADAPTER: TypeAdapter[dict[str, list[Implementation]]] = TypeAdapter(_FILE_TYPE)
 # --------------------------------------------------------------------------- loading
 
 
-def load_node_definitions(path: Path) -> NodeDefinitions:
-    """Read a node definition file: ``{type: [Implementation, ...]}``."""
-    return _build(load_yaml_file(Path(path)))
+def load_node_definitions(path: Path, resource_types: Collection[str] | None = None
+                          ) -> NodeDefinitions:
+    """Read a node definition file: ``{type: [Implementation, ...]}``.
+
+    With ``resource_types`` (those occo models or a handler is registered for),
+    a resource of any other type is refused where it is written.
+    """
+    return _build(load_yaml_file(Path(path)), resource_types)
 
 
 def parse_node_definitions(text: str, source: str, base_dir: Path, *,
                            allow_imports: bool = True,
-                           import_root: Path | None = None) -> NodeDefinitions:
+                           import_root: Path | None = None,
+                           resource_types: Collection[str] | None = None) -> NodeDefinitions:
     """Validate node definition text; ``base_dir`` resolves relative imports.
 
     For text from a remote caller, restrict imports (``allow_imports=False``
     or ``import_root``), as for :func:`occo.model.yamlio.load_yaml_text`.
     """
     return _build(load_yaml_text(text, source, Path(base_dir), allow_imports=allow_imports,
-                                 import_root=import_root))
+                                 import_root=import_root), resource_types)
 
 
-def _build(loaded: LoadedYaml) -> NodeDefinitions:
+# Types Occopus once had and 1.10 refuses; each with what to use instead.
+RETIRED_RESOURCE_TYPES = {
+    "occi": "OCCI clouds are not supported (Occopus 1.10 has no OCCI plugin either)",
+    "azure": "the 'azure' type of Occopus before 1.10 no longer exists; use 'azure_vm' "
+             "(or 'azure_aci' for a container)",
+}
+
+
+def check_resource_types(impls: Iterable[Implementation], known: Collection[str],
+                         loaded: LoadedYaml, prefix: tuple[str | int, ...] = ()) -> None:
+    """Refuse a resource whose type no model or handler knows, naming where it is
+    written (``prefix`` is the path of the implementation list in ``loaded``)."""
+    for index, impl in enumerate(impls):
+        kind = impl.resource.type
+        if kind in known:
+            continue
+        path = (*prefix, index, "resource", "type")
+        reason = RETIRED_RESOURCE_TYPES.get(kind) or (
+            f"no resource handler or model knows it{suggest(kind, known)}; "
+            f"known: {', '.join(sorted(known))}")
+        raise DescriptionError(f"unknown resource type {kind!r}: {reason}",
+                               location=loaded.locations.value(path), path=format_path(path))
+
+
+def _build(loaded: LoadedYaml, resource_types: Collection[str] | None) -> NodeDefinitions:
     data = loaded.plain
     if not isinstance(data, dict) or not data:
         kind = "empty" if not data else f"a {type(data).__name__}, not a mapping"
@@ -289,6 +322,9 @@ def _build(loaded: LoadedYaml) -> NodeDefinitions:
         parsed = _ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise describe_validation_error(exc, loaded, _FILE_TYPE) from None
+    if resource_types is not None:
+        for key, impls in parsed.items():
+            check_resource_types(impls, resource_types, loaded, (key,))
     return {key[len(NODE_DEF_PREFIX):]: impls for key, impls in parsed.items()}
 
 

@@ -8,6 +8,7 @@ A body can never pull in files of the machine the service runs on:
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -66,11 +67,13 @@ def parse_description(text: str, base_dir: Path) -> InfraDescription:
     return parse_infra_description(text, source=SOURCE, base_dir=base_dir, allow_imports=False)
 
 
-def parse_implementations(text: str, node_type: str, base_dir: Path) -> list[Implementation]:
-    """A list of implementations, or a one-type node definition file naming ``node_type``."""
+def parse_implementations(text: str, node_type: str, base_dir: Path,
+                          resource_types: Collection[str]) -> list[Implementation]:
+    """A list of implementations, or a one-type node definition file naming ``node_type``;
+    each of a resource type in ``resource_types``."""
     from pydantic import Field, TypeAdapter, ValidationError
 
-    from occo.model.nodedef import NODE_DEF_PREFIX, Implementation
+    from occo.model.nodedef import NODE_DEF_PREFIX, Implementation, check_resource_types
     from occo.model.yamlio import describe_validation_error, load_yaml_text
 
     loaded = load_yaml_text(text, SOURCE, base_dir, allow_imports=False)
@@ -85,6 +88,8 @@ def parse_implementations(text: str, node_type: str, base_dir: Path) -> list[Imp
             location=loaded.locations.value(()))
     wanted = Annotated[list[Implementation], Field(min_length=1)]
     try:
-        return TypeAdapter(wanted).validate_python(data)
+        impls = TypeAdapter(wanted).validate_python(data)
     except ValidationError as exc:
         raise describe_validation_error(exc, loaded, wanted, prefix=prefix) from None
+    check_resource_types(impls, resource_types, loaded, prefix)
+    return impls

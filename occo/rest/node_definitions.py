@@ -43,7 +43,8 @@ class NodeDefinition(MethodView):
         """
         ctx = service()
         occo = ctx.occo
-        impls = parse_implementations(body_text(), node_type, occo.config.home)
+        impls = parse_implementations(body_text(), node_type, occo.config.home,
+                                      occo.resource_types())
         if not may_run_host_commands(ctx.settings):
             _refuse_host_commands(impls)
         occo.replace_node_definitions({node_type: impls}, source=SOURCE)

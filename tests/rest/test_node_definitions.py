@@ -59,6 +59,11 @@ def test_invalid_definitions_are_400_at_their_line_and_change_nothing(rest: Any,
     assert "create_dealy" in body["message"] and "create_delay" in body["message"]
     for junk in ("[]", "just text", "- resource: {}\n"):
         assert rest("PUT", "/node-definitions/fast", data=junk).status_code == 400, junk
+    unknown = rest("PUT", "/node-definitions/fast", data=WEB.replace("dummy", "dumy"))
+    assert unknown.status_code == 400
+    assert unknown.json()["location"] == {"source": "<request>", "line": 2, "column": 11}
+    assert "unknown resource type 'dumy'" in unknown.json()["message"]
+    assert "did you mean 'dummy'?" in unknown.json()["message"]
     assert occo.node_definitions()["fast"] == before
 
 
