@@ -24,14 +24,16 @@ def main(ctx: click.Context, cfg_path: str | None, auth_data_path: str | None) -
 
 
 @main.command("list")
-@click.option("-i", "--infra-id", default=None)
-@click.option("--status", default=None)
-@click.option("--group", "group_id", default=None)
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("-i", "--infra-id", default=None, help="Only this infrastructure's.")
+@click.option("--status", default=None, help="Only executions with this status.")
+@click.option("--group", "group_id", default=None, help="Only this execution group's.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="At most this many.")
 @click.pass_obj
 @handle_errors
 def list_(obj: tuple[str | None, str | None], infra_id: str | None, status: str | None,
           group_id: str | None, limit: int) -> None:
+    """List executions, newest first: id, workflow, status, created, infrastructure."""
     with open_api(*obj) as occo:
         for e in occo.executions(infra_id, limit, status=status, group_id=group_id):
             click.echo(f"{e.id}\t{e.workflow}\t{e.status}\t{_when(e.created_at)}\t"
@@ -44,6 +46,7 @@ def list_(obj: tuple[str | None, str | None], infra_id: str | None, status: str 
 @click.pass_obj
 @handle_errors
 def show(obj: tuple[str | None, str | None], execution_id: str, report: bool) -> None:
+    """Show one execution as JSON, with its per-instance tasks (or only its report)."""
     with open_api(*obj) as occo:
         record = occo.execution(execution_id)
         if report:
@@ -79,6 +82,7 @@ def task(obj: tuple[str | None, str | None], task_id: str) -> None:
 @handle_errors
 def action(obj: tuple[str | None, str | None], execution_id: str, action: str,
            run_now: bool) -> None:
+    """cancel, force-cancel, kill, resume or force-resume one execution."""
     with open_api(*obj) as occo:
         changed = occo.execution_action(execution_id, action)
         err(f"{action}: {'done' if changed else 'requested'}")

@@ -58,10 +58,11 @@ def infra() -> None:
 
 @infra.command("create")
 @click.argument("name")
-@click.option("--description", default=None)
+@click.option("--description", default=None, help="What the group is for.")
 @click.pass_obj
 @handle_errors
 def infra_create(obj: tuple[str | None, str | None], name: str, description: str | None) -> None:
+    """Create an empty infrastructure group NAME."""
     with open_api(*obj) as occo:
         occo.create_infra_group(name, description)
     err(f"infrastructure group '{name}' created")
@@ -71,6 +72,7 @@ def infra_create(obj: tuple[str | None, str | None], name: str, description: str
 @click.pass_obj
 @handle_errors
 def infra_list(obj: tuple[str | None, str | None]) -> None:
+    """List infrastructure groups and how many infrastructures each holds."""
     with open_api(*obj) as occo:
         for group in occo.infra_groups():
             click.echo(f"{group.id}\t{len(group.infra_ids)} infrastructure(s)")
@@ -81,6 +83,7 @@ def infra_list(obj: tuple[str | None, str | None]) -> None:
 @click.pass_obj
 @handle_errors
 def infra_show(obj: tuple[str | None, str | None], name: str) -> None:
+    """Print the id of every infrastructure in group NAME."""
     with open_api(*obj) as occo:
         for infra_id in occo.infra_group(name).infra_ids:
             click.echo(infra_id)
@@ -91,6 +94,7 @@ def infra_show(obj: tuple[str | None, str | None], name: str) -> None:
 @click.pass_obj
 @handle_errors
 def infra_delete(obj: tuple[str | None, str | None], name: str) -> None:
+    """Delete group NAME; its infrastructures are untouched."""
     with open_api(*obj) as occo:
         occo.delete_infra_group(name)
     err(f"infrastructure group '{name}' deleted (its infrastructures are untouched)")
@@ -98,12 +102,14 @@ def infra_delete(obj: tuple[str | None, str | None], name: str) -> None:
 
 @infra.command("add")
 @click.argument("name")
-@click.option("-i", "--infra-id", "infra_ids", multiple=True)
+@click.option("-i", "--infra-id", "infra_ids", multiple=True,
+              help="An infrastructure to add (repeatable).")
 @click.option("--label", default=None, help="Add every infrastructure labelled key=value.")
 @click.pass_obj
 @handle_errors
 def infra_add(obj: tuple[str | None, str | None], name: str, infra_ids: tuple[str, ...],
               label: str | None) -> None:
+    """Add infrastructures (by id, or every one with a label) to group NAME."""
     with open_api(*obj) as occo:
         added = occo.add_to_infra_group(name, list(infra_ids), label)
     err(f"added {len(added)} infrastructure(s) to '{name}'")
@@ -111,11 +117,13 @@ def infra_add(obj: tuple[str | None, str | None], name: str, infra_ids: tuple[st
 
 @infra.command("remove")
 @click.argument("name")
-@click.option("-i", "--infra-id", "infra_ids", multiple=True, required=True)
+@click.option("-i", "--infra-id", "infra_ids", multiple=True, required=True,
+              help="An infrastructure to remove (repeatable).")
 @click.pass_obj
 @handle_errors
 def infra_remove(obj: tuple[str | None, str | None], name: str,
                  infra_ids: tuple[str, ...]) -> None:
+    """Remove infrastructures from group NAME (they are not destroyed)."""
     with open_api(*obj) as occo:
         occo.remove_from_infra_group(name, list(infra_ids))
 
@@ -151,12 +159,15 @@ def _dispatch(occo: Any, group_id: str) -> None:
 @click.argument("infra_group")
 @click.argument("workflow", type=click.Choice(["build", "update", "destroy", "scale",
                                                "maintain"]))
-@click.option("--concurrency", type=int, default=5, show_default=True)
+@click.option("--concurrency", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Executions run at once; 0 pauses the group.")
 @click.option("--param", "params", multiple=True, help="Default parameter key=value.")
 @click.option("--infra-param", "infra_params", multiple=True,
               help="Override for one infrastructure: INFRA_ID:key=value.")
-@click.option("--success-group", default=None)
-@click.option("--failure-group", default=None)
+@click.option("--success-group", default=None,
+              help="Infrastructure group each one that succeeds joins.")
+@click.option("--failure-group", default=None,
+              help="Infrastructure group each one that fails joins.")
 @click.option("--detach", is_flag=True, help="Only record the group; run it later.")
 @click.pass_obj
 @handle_errors
@@ -193,10 +204,11 @@ def run(obj: tuple[str | None, str | None], group_id: str) -> None:
 
 
 @main.command("list")
-@click.option("--infra-group", default=None)
+@click.option("--infra-group", default=None, help="Only groups over this infrastructure group.")
 @click.pass_obj
 @handle_errors
 def list_groups(obj: tuple[str | None, str | None], infra_group: str | None) -> None:
+    """List execution groups: id, workflow, infrastructure group, status, concurrency."""
     with open_api(*obj) as occo:
         for group in occo.execution_groups(infra_group):
             click.echo(f"{group['id']}\t{group['workflow_id']}\t{group['infra_group_id']}\t"
@@ -209,6 +221,7 @@ def list_groups(obj: tuple[str | None, str | None], infra_group: str | None) -> 
 @click.pass_obj
 @handle_errors
 def show(obj: tuple[str | None, str | None], group_id: str, report: bool) -> None:
+    """Show an execution group as JSON (or its report)."""
     with open_api(*obj) as occo:
         if report:
             record = occo.execution_group_record(group_id)
@@ -234,8 +247,10 @@ def action(obj: tuple[str | None, str | None], group_id: str, action: str) -> No
 @main.command("set")
 @click.argument("group_id")
 @click.option("--concurrency", type=int, default=None, help="0 pauses the group.")
-@click.option("--success-group", default=None)
-@click.option("--failure-group", default=None)
+@click.option("--success-group", default=None,
+              help="Infrastructure group each one that succeeds joins.")
+@click.option("--failure-group", default=None,
+              help="Infrastructure group each one that fails joins.")
 @click.pass_obj
 @handle_errors
 def set_(obj: tuple[str | None, str | None], group_id: str, concurrency: int | None,
