@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from occo.cli.common import config_options, err, handle_errors, open_api
-from occo.cli.progress import ProgressPrinter
+from occo.cli.progress import ProgressPrinter, build_summary
 from occo.errors import Interrupted, Terminated
 
 _EXIT_AFTER: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -103,4 +103,5 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool,
                 if received[:1] == [signal.SIGTERM]:
                     raise Terminated(exc.message) from None
                 raise
+            progress.final = build_summary(result.report, progress.elapsed)
     click.echo(result.infra_id)

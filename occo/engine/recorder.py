@@ -115,7 +115,14 @@ class Run:
         if rows:
             self.store.instances.add_intents(rows)
         self.tasks += tasks
+        self._announce(tasks)
         return tasks
+
+    def _announce(self, tasks: list[Task]) -> None:
+        """Tell progress what is planned before any of it starts (done/total)."""
+        if self.progress is not None:
+            for task in tasks:
+                self.progress(task)
 
     def create(self, tasks: list[Task]) -> BuildOutcome:
         """Create the recorded intents, in dependency order."""
@@ -134,6 +141,7 @@ class Run:
         if dependents is None:
             assert self.runtime is not None
             dependents = self.runtime.dependents
+        self._announce([Task(i.id, i.node_name, action=TaskAction.DESTROY) for i in instances])
         outcome = DropExecutor(self.store, self.registry, dependents,
                                execution_id=self.execution_id,
                                concurrency=self.limits.concurrency,
