@@ -92,6 +92,10 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err("interrupted")
             sys.exit(130)
+        except BrokenPipeError:
+            # the reader went away (``occopus-maintain -l | head -1``): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - last resort, never a bare trace
