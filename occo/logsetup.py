@@ -22,7 +22,6 @@ messages that could carry a secret are redacted at the call site as well.
 from __future__ import annotations
 
 import logging
-import logging.config
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -66,6 +65,21 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(self.inner.format(record))
+
+
+class _LazyFormatter(logging.Formatter):
+    """structlog's formatter, built at the first record: a command that logs
+    nothing (the usual case at WARNING) never pays for importing structlog."""
+
+    def __init__(self, fmt: LogFormat) -> None:
+        super().__init__()
+        self._fmt_name = fmt
+        self._inner: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._inner is None:
+            self._inner = _structlog_formatter(self._fmt_name)
+        return self._inner.format(record)
 
 
 def _structlog_formatter(fmt: LogFormat) -> logging.Formatter:
@@ -141,7 +155,7 @@ def configure_logging(level: str | None = None, fmt: LogFormat | None = None, *,
         _apply_dict_config(dict_config, redact)
         return
     handler = _Stderr()
-    handler.setFormatter(_structlog_formatter(fmt or "console"))
+    handler.setFormatter(_LazyFormatter(fmt or "console"))
     _mark(handler, redact)
     root.addHandler(handler)
     root.setLevel((level or default_level).upper())
@@ -182,6 +196,8 @@ def _apply_dict_config(section: Mapping[str, Any], redact: Redact | None) -> Non
     config.pop("filters", None)
     for spec in handlers.values():
         spec.pop("filters", None)
+    import logging.config  # only for a config file's section: it pulls in sockets
+
     try:
         logging.config.dictConfig(config)
     except (ValueError, TypeError, AttributeError, ImportError, OSError) as exc:

@@ -19,8 +19,6 @@ from typing import Any
 import click
 
 from occo.cli.common import config_options, err, handle_errors, open_api
-from occo.cli.progress import ProgressPrinter, build_summary
-from occo.errors import Interrupted, Terminated
 
 _EXIT_AFTER: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -94,6 +92,9 @@ def main(cfg_path: str | None, auth_data_path: str | None, parallelize: bool,
             result = occo.build(desc, infra_id=infra_id, dry_run=True)
             _print_plan(result, occo.preview_contexts(result, desc))
             return
+        from occo.cli.progress import ProgressPrinter, build_summary
+        from occo.errors import Interrupted, Terminated
+
         with ProgressPrinter("building") as progress:
             try:
                 result = occo.build(infra_def, infra_id=infra_id, parallelize=parallelize,

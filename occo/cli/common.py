@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -52,7 +51,6 @@ def load_configured(cfg_path: str | None, auth_data_path: str | None, *,
     auth_data secrets every log line must not show).
     """
     from occo.config import load_config
-    from occo.context.auth import AuthData
     from occo.logsetup import choose, configure_logging
 
     meta = click.get_current_context(silent=True)
@@ -61,7 +59,11 @@ def load_configured(cfg_path: str | None, auth_data_path: str | None, *,
     configure_logging(level, fmt, default_level=default_level)
     config = load_config(cfg_path, auth_data_path)
     raw_auth = config.auth_data
-    redact = AuthData.parse(raw_auth, config.auth_source).redactor if raw_auth else None
+    redact = None
+    if raw_auth:
+        from occo.context.auth import AuthData
+
+        redact = AuthData.parse(raw_auth, config.auth_source).redactor
     configure_logging(level, fmt, default_level=default_level,
                       dict_config=getattr(config, "logging", None), redact=redact)
     return config
@@ -100,6 +102,8 @@ def handle_errors(fn: F) -> F:
             raise
         except Exception as exc:  # noqa: BLE001 - last resort, never a bare trace
             if os.environ.get("OCCO_DEBUG"):
+                import traceback
+
                 traceback.print_exc()
             err(f"internal error: {type(exc).__name__}: {exc} (set OCCO_DEBUG=1 for details)")
             sys.exit(1)

@@ -15,7 +15,6 @@ from typing import Any
 import click
 
 from occo.cli.common import config_options, err, handle_errors, open_api
-from occo.cli.progress import ProgressPrinter
 
 
 def _finish_on_sigterm(infra_id: str) -> None:
@@ -40,6 +39,8 @@ def _finish_on_sigterm(infra_id: str) -> None:
 @handle_errors
 def main(cfg_path: str | None, auth_data_path: str | None, infra_id: str) -> None:
     """Destroy an infrastructure; its record stays until every resource is gone."""
+    from occo.cli.progress import ProgressPrinter
+
     _finish_on_sigterm(infra_id)
     with open_api(cfg_path, auth_data_path) as occo, ProgressPrinter("destroying") as progress:
         occo.destroy(infra_id, progress=progress.update)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-
 import click
 
 from occo.cli.common import config_options, err, handle_errors, open_api
@@ -12,6 +9,8 @@ from occo.cli.groups import ACTIONS, echo_json
 
 
 def _when(ts: float | None) -> str:
+    import datetime as dt
+
     return dt.datetime.fromtimestamp(ts).isoformat(timespec="seconds") if ts else "-"
 
 
@@ -52,6 +51,8 @@ def show(obj: tuple[str | None, str | None], execution_id: str, report: bool) ->
         if report:
             echo_json(record.report)
             return
+        import dataclasses
+
         data = dataclasses.asdict(record)
         data.pop("report")
         data["tasks"] = [dataclasses.asdict(t) for t in occo.execution_tasks(record.id)]
