@@ -15,20 +15,23 @@ sections occo has a use for are taken (``components.rest`` host and port,
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import os
 import re
 import stat
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from occo.errors import ConfigError, DescriptionError
-from occo.model.tokens import token_digest
 
-if TYPE_CHECKING:       # the YAML loader is imported when a file is read
+if TYPE_CHECKING:       # pydantic and the YAML loader are imported when a file is read
+    from pydantic import TypeAdapter
+
     from occo.model.yamlio import LoadedYaml
 
 __all__ = ["AUTH_NAME", "CONFIG_NAME", "OCCOPUS_SECTIONS", "Config", "RestSettings",
@@ -51,44 +54,68 @@ _STDERR = "ext://sys.stderr"
 _log = logging.getLogger(__name__)
 
 
-class RestSettings(BaseModel):
-    """The REST service's defaults (command-line flags override host and port);
-    ``tokens`` hold SHA-256 digests once loaded, never the tokens themselves."""
+def _default_home() -> Path:
+    return Path(os.environ.get("OCCOPUS_HOME", Path.home() / ".occopus"))
 
-    model_config = ConfigDict(extra="forbid")
+
+# Bounds of numeric settings: (field, rule, limit). Checked when a settings object
+# is made (a file's values first get their types checked by pydantic).
+_RULES: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
+    "ge": (operator.ge, "greater than or equal to"), "gt": (operator.gt, "greater than"),
+    "le": (operator.le, "less than or equal to")}
+
+
+@dataclass
+class RestSettings:
+    """The REST service's defaults (command-line flags override host and port);
+    ``tokens`` hold SHA-256 digests once made, never the tokens themselves."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+    bounds: ClassVar[tuple[tuple[str, str, float], ...]] = (
+        ("port", "ge", 0), ("port", "le", 65535), ("max_body_bytes", "ge", 1))
     host: str = "127.0.0.1"
-    port: int = Field(default=5000, ge=0, le=65535)
-    tokens: list[str] = Field(default_factory=list)
+    port: int = 5000
+    tokens: list[str] = field(default_factory=list)
     generate_token: bool = False
-    cors_origins: list[str] = Field(default_factory=list)
-    allowed_hosts: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)
     host_commands: Literal["loopback", "always", "never"] = "loopback"
     webhook_local_targets: bool = False
     max_body_bytes: int = 1_048_576
 
-    @field_validator("tokens")
-    @classmethod
-    def _digests(cls, tokens: list[str]) -> list[str]:
-        return list(dict.fromkeys(token_digest(t) for t in tokens if t.strip()))
+    def __post_init__(self) -> None:
+        if self.tokens:
+            from occo.model.tokens import token_digest
+
+            self.tokens = list(dict.fromkeys(token_digest(t) for t in self.tokens if t.strip()))
 
 
-class Config(BaseModel):
-    """Everything occo reads from its config file and environment."""
+@dataclass
+class Config:
+    """Everything occo reads from its config file and environment.
 
-    model_config = ConfigDict(extra="forbid")
+    A plain dataclass: a command that reads no config file imports no pydantic
+    (it costs several times the interpreter's start-up). A file's settings are
+    checked against the same fields by :func:`load_config`, with pydantic.
+    """
 
-    home: Path = Field(default_factory=lambda: Path(
-        os.environ.get("OCCOPUS_HOME", Path.home() / ".occopus")))
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+    bounds: ClassVar[tuple[tuple[str, str, float], ...]] = (
+        ("concurrency", "ge", 1), ("create_timeout", "gt", 0), ("destroy_timeout", "gt", 0),
+        ("maintain_interval", "gt", 0), ("failure_brake", "gt", 0), ("failure_brake", "le", 1),
+        ("lease_ttl", "ge", 1), ("lease_ttl", "le", 3600),
+        ("max_instances", "ge", 1), ("max_instances", "le", 10_000_000))
+    home: Path = field(default_factory=_default_home)
     store_url: str | None = None
-    concurrency: int = Field(default=10, ge=1)
-    max_instances: int = Field(default=100_000, ge=1, le=10_000_000)
-    create_timeout: float = Field(default=600.0, gt=0)
-    destroy_timeout: float = Field(default=300.0, gt=0)
-    maintain_interval: float = Field(default=10.0, gt=0)
-    failure_brake: float = Field(default=0.5, gt=0, le=1)
-    lease_ttl: float = Field(default=30.0, ge=1, le=3600)
+    concurrency: int = 10
+    max_instances: int = 100_000
+    create_timeout: float = 600.0
+    destroy_timeout: float = 300.0
+    maintain_interval: float = 10.0
+    failure_brake: float = 0.5
+    lease_ttl: float = 30.0
     report_log: str | None = None
-    rest: RestSettings = Field(default_factory=RestSettings)
+    rest: RestSettings = field(default_factory=RestSettings)
     #: Python's ``logging.config.dictConfig`` schema, from the Occopus file's
     #: ``logging:`` section, with handlers on stdout moved to stderr (stdout
     #: carries only results). None when the file has none.
@@ -99,6 +126,11 @@ class Config(BaseModel):
     auth_source: str | None = None       # the auth_data.yaml read, for messages
     source: Path | None = None
 
+    def __post_init__(self) -> None:
+        self.home = Path(self.home)
+        check_bounds(self)
+        check_bounds(self.rest, "rest.")
+
     @property
     def resolved_store_url(self) -> str:
         env_url = os.environ.get("OCCOPUS_STORE_URL")
@@ -107,6 +139,27 @@ class Config(BaseModel):
         if self.store_url:
             return self.store_url
         return f"sqlite:///{self.home / 'occopus.db'}"
+
+
+def check_bounds(settings: Config | RestSettings, prefix: str = "") -> None:
+    """A ConfigError (``path``: the setting) for a value outside its bounds."""
+    for name, rule, limit in settings.bounds:
+        value = getattr(settings, name)
+        test, words = _RULES[rule]
+        if not test(value, limit):
+            raise ConfigError(f"Input should be {words} {limit:g}", path=f"{prefix}{name}")
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[Config]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Config)
+
+
+def _validated(data: dict[str, Any]) -> Config:
+    """``data`` checked against Config's annotations (types, bounds, unknown keys)."""
+    return _adapter().validate_python(data)
 
 
 def _candidates(name: str, explicit: str | os.PathLike[str] | None) -> list[Path]:
@@ -185,13 +238,19 @@ def _occopus_sections(loaded: LoadedYaml) -> tuple[dict[str, Any], list[str]]:
 
 
 def _validate(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str, ...]) -> Config:
+    from pydantic import ValidationError
+
     from occo.model.yamlio import describe_validation_error
 
     try:
-        return Config.model_validate(data)
+        return _validated(data)
     except ValidationError as exc:
         raise _as_config_error(
             describe_validation_error(exc, loaded, Config, prefix=prefix)) from None
+    except ConfigError as exc:          # out of bounds: say where it is written
+        where = (*prefix, *(exc.path or "").split("."))
+        raise ConfigError(exc.message, location=loaded.locations.value(where),
+                          path=".".join(where)) from None
 
 
 def _settings(path: Path) -> dict[str, Any]:
@@ -248,6 +307,6 @@ def load_config(cfg_path: str | os.PathLike[str] | None = None,
     if auth_path is not None:
         data["auth_data"] = _auth_data(auth_path)
         data["auth_source"] = str(auth_path)
-    config = Config.model_validate(data)
+    config = _validated(data) if data else Config()
     config.source = path
     return config

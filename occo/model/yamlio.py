@@ -20,6 +20,7 @@ text, its tag readable with :func:`tag_of`), still never built.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import difflib
 import math
@@ -658,11 +659,12 @@ def allowed_keys(annotation: Any, loc: Iterable[Any]) -> list[str]:
         current = _step(current, segment)
         if current is None:
             return []
-    models = [m for m in _members(current) if _is_model(m)]
     keys: list[str] = []
-    for model in models:
-        for name, info in model.model_fields.items():
-            keys.append(info.alias or name)
+    for member in _members(current):
+        if _is_model(member):
+            keys += [info.alias or name for name, info in member.model_fields.items()]
+        elif dataclasses.is_dataclass(member):
+            keys += [f.name for f in dataclasses.fields(member)]
     return keys
 
 
@@ -692,6 +694,11 @@ def _step(tp: Any, segment: Any) -> Any:
             type_field = member.model_fields.get("type")
             if type_field is not None and segment in _literal_values(type_field.annotation):
                 return member          # a discriminated-union tag names the member
+            continue
+        if isinstance(member, type) and dataclasses.is_dataclass(member):
+            hints = typing.get_type_hints(member, include_extras=True)
+            if segment in hints:
+                return hints[segment]
             continue
         origin = typing.get_origin(member)
         args = typing.get_args(member)
@@ -765,7 +772,7 @@ def _message(item: Any, loc: tuple[Any, ...], path: DataPath,
     """Message, path to locate, whether to point at the key, and path to show."""
     kind = item["type"]
     ctx = item.get("ctx") or {}
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):   # a model, a dataclass
         key = loc[-1]
         hint = suggest(str(key), allowed_keys(model, loc[:-1])) if model is not None else ""
         return f"unknown key {key!r}{hint}", path, True, path[:-1]
