@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from occo.config import Config, load_config
 from occo.errors import make_directory
-from occo.registry import PluginRegistry
 from occo.reportlog import ReportLog
-from occo.resources.base import HandlerEnv
 from occo.store.records import (
     EventRecord,
     ExecutionGroupRecord,
@@ -32,9 +30,8 @@ from occo.store.records import (
     TaskRecord,
     TriggerRecord,
 )
-from occo.store.store import Store
 
-if TYPE_CHECKING:  # the engine loads on first use: listing must start fast
+if TYPE_CHECKING:  # the store, the plugins and the engine load on first use
     from occo.engine.executions import ExecutionRunner
     from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
     from occo.engine.maintainer import Maintainer, PassResult
@@ -42,22 +39,61 @@ if TYPE_CHECKING:  # the engine loads on first use: listing must start fast
     from occo.engine.requests import ScaleAccepted
     from occo.engine.triggers import TriggerRunner
     from occo.model.description import InfraDescription
+    from occo.registry import PluginRegistry
+    from occo.store.quick import QuickStore
+    from occo.store.store import Store
 
 
 class Occo:
-    """Holds a Config, a Store and a plugin registry; no globals anywhere."""
+    """Holds a Config, a Store and a plugin registry; no globals anywhere.
+
+    The store and the registry are opened on first use: a listing, a report or a
+    scaling request on a SQLite store is answered through
+    :class:`~occo.store.quick.QuickStore` without importing SQLAlchemy, unless
+    the full store is open already.
+    """
 
     def __init__(self, config: Config | None = None, *, store: Store | None = None) -> None:
         self.config = config or Config()
         make_directory(self.config.home, "occo's home (OCCOPUS_HOME, else ~/.occopus)")
         self.base_url: str | None = None   # set by the REST service: reports link to it
-        self.store = store or Store(self.config.resolved_store_url)
+        self._store = store
+        self._quick: QuickStore | None = None
+        self._opening = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        """The store (opened, and created or migrated, on first use)."""
+        if self._store is None:
+            with self._opening:
+                if self._store is None:
+                    from occo.store.store import Store
+
+                    self._store = Store(self.config.resolved_store_url)
+        return self._store
+
+    @property
+    def _reader(self) -> Store | QuickStore:
+        """What answers the quick queries: the store once open, else quick access."""
+        if self._store is not None:
+            return self._store
+        with self._opening:
+            if self._quick is None:
+                from occo.store.quick import QuickStore
+
+                self._quick = QuickStore.open(self.config.resolved_store_url)
+        return self._quick or self.store
+
+    @cached_property
+    def registry(self) -> PluginRegistry:
+        from occo.registry import PluginRegistry
+        from occo.resources.base import HandlerEnv
+
         auth = self.config.auth_data if isinstance(self.config.auth_data, dict) else (
             {"entries": self.config.auth_data} if self.config.auth_data else None)
-        self.registry = PluginRegistry(HandlerEnv(home=self.config.home, store=self.store,
-                                                  auth_data=auth,
-                                                  auth_source=self.config.auth_source,
-                                                  settings=self.config.handlers))
+        return PluginRegistry(HandlerEnv(home=self.config.home, store=self.store,
+                                         auth_data=auth, auth_source=self.config.auth_source,
+                                         settings=self.config.handlers))
 
     @cached_property
     def lifecycle(self) -> Lifecycle:
@@ -81,7 +117,10 @@ class Occo:
         self.close()
 
     def close(self) -> None:
-        self.store.close()
+        if self._quick is not None:
+            self._quick.close()
+        if self._store is not None:
+            self._store.close()
 
     # -- node definitions -----------------------------------------------------------
     def import_node_definitions(self, path: str | Path) -> list[str]:
@@ -244,7 +283,7 @@ class Occo:
         """Validate and record a scaling request; no resource is touched."""
         from occo.engine.requests import record_scaling_request
 
-        return record_scaling_request(self.store, infra_id, node_name, change=change,
+        return record_scaling_request(self._reader, infra_id, node_name, change=change,
                                       set_to=set_to, drop=drop)
 
     def attach(self, infra_id: str, attached: bool = True) -> None:
@@ -543,7 +582,7 @@ class Occo:
     # -- queries ----------------------------------------------------------------------
     def infrastructure(self, infra_id: str) -> InfraRecord:
         """The stored record (state, labels, description); NotFound when unknown."""
-        return self.store.infras.get(infra_id)
+        return self._reader.infras.get(infra_id)
 
     def node_definition(self, node_type: str) -> list[dict[str, Any]]:
         return self.store.node_defs.get(node_type)
@@ -552,7 +591,7 @@ class Occo:
         return self.store.executions.tasks(execution_id)
 
     def list_infrastructures(self) -> list[InfraRecord]:
-        return self.store.infras.list()
+        return self._reader.infras.list()
 
     def instance(self, infra_id: str, instance_id: str) -> dict[str, Any]:
         """One instance as a user sees it (no handler internals, no config)."""
@@ -573,13 +612,14 @@ class Occo:
         """The Occopus report shape (the same as REST ``GET /infrastructures/<id>``)."""
         from occo.engine.report import occopus_report
 
-        self.store.infras.get(infra_id)
-        nodes = self.store.infras.nodes(infra_id)
+        reader = self._reader
+        reader.infras.get(infra_id)
+        nodes = reader.infras.nodes(infra_id)
         if node_filter and node_filter not in {n.name for n in nodes}:
             from occo.errors import NotFound
 
             raise NotFound(f"infrastructure {infra_id} has no node '{node_filter}'")
-        return occopus_report(nodes, self.store.instances.briefs(infra_id), node_filter)
+        return occopus_report(nodes, reader.instances.briefs(infra_id), node_filter)
 
     def executions(self, infra_id: str | None = None, limit: int = 100, *,
                    status: str | None = None, workflow: str | None = None,
@@ -592,4 +632,4 @@ class Occo:
         return self.store.executions.get(execution_id)
 
     def events(self, infra_id: str | None = None, limit: int = 50) -> list[EventRecord]:
-        return self.store.events.recent(infra_id=infra_id, limit=limit)
+        return self._reader.events.recent(infra_id=infra_id, limit=limit)

@@ -121,7 +121,7 @@ class Config:
     #: carries only results). None when the file has none.
     logging: dict[str, Any] | None = None
     #: settings of individual resource handlers, by type: ``{cloudsigma: {poll_interval: 5}}``
-    handlers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    handlers: dict[str, dict[str, Any]] = field(default_factory=dict)
     auth_data: list[dict[str, Any]] | dict[str, Any] | None = None
     auth_source: str | None = None       # the auth_data.yaml read, for messages
     source: Path | None = None

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from occo.errors import NotFound, UserInputError
 from occo.model.vocabulary import ScalingKind
-from occo.store.store import Store
+
+if TYPE_CHECKING:
+    from occo.store.quick import QuickStore
+    from occo.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,7 @@ class ScaleAccepted:
     clamped: bool
 
 
-def record_scaling_request(store: Store, infra_id: str, node_name: str, *,
+def record_scaling_request(store: Store | QuickStore, infra_id: str, node_name: str, *,
                            change: int | None = None, set_to: int | None = None,
                            drop: str | None = None) -> ScaleAccepted:
     """Checks: infra, node, instance for ``drop``, ``change != 0``, ``set_to >= 0``."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
-from occo.store.records import EventRecord
+from occo.store.records import EventRecord, event_record
 from occo.store.tables import events as t
 
 if TYPE_CHECKING:
@@ -49,4 +49,4 @@ class EventRepo:
             query = query.where(t.c.execution_id == execution_id)
         with self._store.read() as conn:
             rows = conn.execute(query).all()
-        return [EventRecord(**row._mapping) for row in reversed(rows)]
+        return [event_record(dict(row._mapping)) for row in reversed(rows)]

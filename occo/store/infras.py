@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from occo.errors import NotFound
 from occo.model.states import INFRA_TRANSITIONS, InfraState, check_transition
-from occo.store.records import EventRecord, InfraRecord, NodeRecord
+from occo.store.records import EventRecord, InfraRecord, NodeRecord, infra_record, node_record
 from occo.store.tables import events
 from occo.store.tables import infrastructures as t
 from occo.store.tables import nodes as n
@@ -22,18 +22,11 @@ STATE_EVENT = "infra_state"
 
 
 def _infra(row: Any) -> InfraRecord:
-    data = dict(row._mapping)
-    data.pop("notify_secret", None)          # read only by the webhook sender
-    data["state"] = InfraState(data["state"])
-    data["attached"] = bool(data["attached"])
-    data["labels"] = data["labels"] or {}
-    return InfraRecord(**data)
+    return infra_record(row._mapping)
 
 
 def _node(row: Any) -> NodeRecord:
-    data = dict(row._mapping)
-    data.pop("id", None)
-    return NodeRecord(**data)
+    return node_record(row._mapping)
 
 
 class InfraRepo:

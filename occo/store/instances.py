@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from occo.errors import IllegalTransition, NotFound
 from occo.model.states import INSTANCE_TRANSITIONS, InstanceState
-from occo.store.records import InstanceRecord
+from occo.store.records import InstanceBrief, InstanceRecord
 from occo.store.tables import instances as t
 
 if TYPE_CHECKING:
@@ -51,13 +51,6 @@ def _guarded_update(new: InstanceState) -> Update:
 
 
 Change = tuple[str, InstanceState, dict[str, Any]]   # (instance id, new state, other fields)
-
-
-class InstanceBrief(NamedTuple):
-    id: str
-    node_name: str
-    state: InstanceState
-    address: str | None
 
 
 _STATES = {str(state): state for state in InstanceState}

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, inspect, text
 
 from occo.store.db import READONLY
+from occo.store.revision import HEAD_REVISION
+
+__all__ = ["HEAD_REVISION", "MIGRATIONS", "upgrade"]
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0007"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

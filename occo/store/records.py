@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from occo.model.states import ExecutionStatus, InfraState, InstanceState, JobTaskStatus
 
@@ -180,3 +181,41 @@ class FiringRecord:
     claimed_by: str
     execution_id: str | None
     execution_group_id: str | None
+
+
+class InstanceBrief(NamedTuple):
+    """A live instance without its JSON columns: what a report needs."""
+
+    id: str
+    node_name: str
+    state: InstanceState
+    address: str | None
+
+
+# Rows (column -> value, JSON columns decoded) to records; shared by the Store's
+# repositories and occo.store.quick.
+
+def infra_record(row: Mapping[str, Any]) -> InfraRecord:
+    data = dict(row)
+    data.pop("notify_secret", None)          # read only by the webhook sender
+    data["state"] = InfraState(data["state"])
+    data["attached"] = bool(data["attached"])
+    data["labels"] = data["labels"] or {}
+    return InfraRecord(**data)
+
+
+def node_record(row: Mapping[str, Any]) -> NodeRecord:
+    data = dict(row)
+    data.pop("id", None)
+    return NodeRecord(**data)
+
+
+def instance_record(row: Mapping[str, Any]) -> InstanceRecord:
+    data = dict(row)
+    data["state"] = InstanceState(data["state"])
+    data["resource_data"] = data["resource_data"] or {}
+    return InstanceRecord(**data)
+
+
+def event_record(row: Mapping[str, Any]) -> EventRecord:
+    return EventRecord(**dict(row))
