@@ -63,11 +63,16 @@ def on_a_terminal(cli: Cli, *args: str | Path) -> tuple[int, list[str]]:
     return status, [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def test_a_build_on_a_terminal_shows_progress_and_one_summary(cli: Cli, tmp_path: Path) -> None:
+def build_on_a_terminal(cli: Cli, tmp_path: Path, lb_type: str) -> tuple[int, list[str]]:
+    """``occopus-build`` of the shop (its lb of ``lb_type``) watched on a terminal."""
     with Occo(Config(home=cli.home)) as occo:
         occo.import_node_definitions(write(tmp_path / "d.yaml", NODE_DEFS))
-    status, lines = on_a_terminal(cli, "occopus-build", "--parallelize",
-                                  write(tmp_path / "shop.yaml", CHAIN % "slow"))
+    return on_a_terminal(cli, "occopus-build", "--parallelize",
+                         write(tmp_path / "shop.yaml", CHAIN % lb_type))
+
+
+def test_a_build_on_a_terminal_shows_progress_and_one_summary(cli: Cli, tmp_path: Path) -> None:
+    status, lines = build_on_a_terminal(cli, tmp_path, "slow")
     assert status == 0, lines
     shown = [line for line in lines if line.startswith("building ")]
     assert shown, lines
@@ -83,10 +88,7 @@ def test_a_build_on_a_terminal_shows_progress_and_one_summary(cli: Cli, tmp_path
 
 
 def test_a_rollback_on_a_terminal_is_labelled_as_one(cli: Cli, tmp_path: Path) -> None:
-    with Occo(Config(home=cli.home)) as occo:
-        occo.import_node_definitions(write(tmp_path / "d.yaml", NODE_DEFS))
-    status, lines = on_a_terminal(cli, "occopus-build", "--parallelize",
-                                  write(tmp_path / "shop.yaml", CHAIN % "broken"))
+    status, lines = build_on_a_terminal(cli, tmp_path, "broken")
     assert status == 1, lines
     # db, both apps and the lb that failed (its resource exists) are dropped
     assert any(re.fullmatch(r"rolling back [0-3]/4 dropped · \d+\.\d s · dropping .+", line)
