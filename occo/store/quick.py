@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins  # the method list() shadows the builtin in annotations below
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -67,6 +68,7 @@ class QuickStore:
                                      check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._lock = threading.Lock()      # one connection: one statement group at a time
         self.infras = _Infras(self)
         self.instances = _Instances(self)
         self.events = _Events(self)
@@ -96,11 +98,19 @@ class QuickStore:
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """One consistent view over several statements."""
-        self._conn.execute("BEGIN")
-        try:
-            yield self._conn
-        finally:
-            self._conn.execute("COMMIT")
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("COMMIT")
+
+    def write(self, sql: str, row: Mapping[str, Any]) -> int:
+        """One statement in its own transaction; the new row's id."""
+        with self._lock:
+            cursor = self._conn.execute(sql, row)
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
 
     def close(self) -> None:
         self._conn.close()
@@ -184,9 +194,7 @@ class _Scaling:
                                   "kind": str(kind), "count": count,
                                   "target_instance": target_instance,
                                   "created_at": time.time()}
-        cursor = self._store._conn.execute(
+        return self._store.write(
             "INSERT INTO scaling_requests (infra_id, node_name, kind, count, target_instance, "
             "created_at) VALUES (:infra_id, :node_name, :kind, :count, :target_instance, "
             ":created_at)", row)
-        assert cursor.lastrowid is not None
-        return int(cursor.lastrowid)
