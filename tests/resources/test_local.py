@@ -141,7 +141,13 @@ def test_ip_allocation_is_unique_across_processes(tmp_path: Path) -> None:
               " for i in range(10)])")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(n), str(tmp_path)],
                               stdout=subprocess.PIPE, text=True, cwd=ROOT) for n in range(4)]
-    outputs = [p.communicate(timeout=30)[0].split() for p in procs]
+    try:
+        outputs = [p.communicate(timeout=30)[0].split() for p in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     ips = [ip for out in outputs for ip in out]
     assert len(ips) == 40 and len(set(ips)) == 40
     assert str(netns.GATEWAY) not in ips and all(ip.startswith("10.213.") for ip in ips)
