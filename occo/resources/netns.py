@@ -188,6 +188,9 @@ def create(instance_id: str, state_dir: Path = STATE_DIR) -> Netns:
         _ip(*ns, "addr", "add", f"{ip}/{NETWORK.prefixlen}", "dev", "eth0")
         _ip(*ns, "link", "set", "eth0", "up")
         _ip(*ns, "route", "add", "default", "via", str(GATEWAY))
+        # The address may have been another namespace's a moment ago: without this the
+        # host keeps sending to the old MAC until its neighbour entry is re-probed (~9 s).
+        _ip("neigh", "flush", "to", ip, "dev", BRIDGE)
     except BaseException:
         destroy(instance_id, state_dir)
         raise

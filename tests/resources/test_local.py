@@ -363,6 +363,29 @@ def test_network_namespace_instance_has_its_own_ip(
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="network namespaces need root (CI runs as root)")
+def test_a_reused_address_is_reached_at_its_new_owner(
+        handler: LocalHandler, make: Callable[..., ResourceRef]) -> None:
+    """The host forgets the old owner's MAC: the new instance is reachable at once,
+    not after the neighbour entry is re-probed (several seconds)."""
+    cfg = config(command=SERVER_CMD, ports=[8080], network_namespace=True)
+    first = make(cfg)
+    ip = handler.address(first).ip
+    assert wait_until(lambda: UrlsCheck().probe(target_of(handler, first),
+                                                ["http://{{ip}}:8080/"], 1.0).ok)
+    link = subprocess.run(["ip", "-n", first.data["netns"], "-o", "link", "show", "eth0"],
+                          capture_output=True, text=True, check=True).stdout
+    old_mac = link.split("link/ether ")[1].split()[0]
+    assert old_mac in subprocess.run(["ip", "neigh", "show", str(ip), "dev", netns.BRIDGE],
+                                     capture_output=True, text=True, check=True).stdout
+    handler.destroy(first)
+    second = make(cfg)
+    assert handler.address(second).ip == ip              # the lowest free address again
+    neighbour = subprocess.run(["ip", "neigh", "show", str(ip), "dev", netns.BRIDGE],
+                               capture_output=True, text=True, check=True).stdout
+    assert old_mac not in neighbour
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="network namespaces need root (CI runs as root)")
 def test_namespaced_command_that_cannot_start_is_failed_then_cleaned(handler: LocalHandler) -> None:
     cfg = config(command="/nonexistent/program", network_namespace=True)
     instance_id = uuid.uuid4().hex
