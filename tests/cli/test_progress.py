@@ -16,9 +16,9 @@ from tests.support.cli import Cli, kill_group, write
 
 NODE_DEFS = """
 'node_def:slow':
-  - resource: {type: dummy, create_delay: 0.4, boot_delay: 0.2, drop_delay: 0.4}
+  - resource: {type: dummy, create_delay: 0.15, boot_delay: 0.1, drop_delay: 0.1}
 'node_def:broken':
-  - resource: {type: dummy, create_delay: 0.4, fail_rate: 1}
+  - resource: {type: dummy, create_delay: 0.15, fail_rate: 1}
 """
 # db -> app (x2) -> lb: four instances of three nodes
 CHAIN = """
