@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from occo.api import Occo
-from occo.cli import destroy, scale
 from occo.config import Config
 from tests.e2e.helpers import DATA
+from tests.support.cli import Cli
 
 ELSEWHERE = "another-machine:4242:cafe0001"      # a live holder this machine cannot check
 
@@ -27,13 +26,12 @@ def built(tmp_path: Path) -> tuple[Path, str]:
 
 def test_a_lease_held_elsewhere_is_exit_75_and_changes_nothing(built: tuple[Path, str]) -> None:
     home, infra_id = built
-    runner = CliRunner()
-    result = runner.invoke(destroy.main, ["-i", infra_id], env={"OCCOPUS_HOME": str(home)})
-    assert result.exit_code == 75, result.output
-    assert "try again" in result.output and ELSEWHERE in result.output
+    cli = Cli(home)
+    result = cli.run("occopus-destroy", "-i", infra_id, check=False)
+    assert result.returncode == 75, str(result)
+    assert "try again" in result.stderr and ELSEWHERE in result.stderr
     with Occo(Config(home=home)) as api:
         assert api.store.dummy.count() == 3
         assert str(api.store.infras.get(infra_id).state) == "ready"
-    bad = runner.invoke(scale.main, ["-i", infra_id, "-n", "nosuchnode", "-c", "1"],
-                        env={"OCCOPUS_HOME": str(home)})
-    assert bad.exit_code == 2, bad.output
+    bad = cli.run("occopus-scale", "-i", infra_id, "-n", "nosuchnode", "-c", "1", check=False)
+    assert bad.returncode == 2, str(bad)
