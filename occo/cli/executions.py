@@ -69,6 +69,8 @@ def show(obj: tuple[str | None, str | None], execution_id: str, report: bool) ->
 @handle_errors
 def task(obj: tuple[str | None, str | None], task_id: str) -> None:
     """One job x instance task of an orchestration: status, exit code, output tail."""
+    import dataclasses
+
     with open_api(*obj) as occo:
         data = dataclasses.asdict(occo.job_task(task_id))
         data.pop("step")

@@ -292,9 +292,8 @@ def test_hello_world_builds_scales_to_three_and_back_and_leaves_no_container(
 
 
 def test_a_killed_build_leaves_records_from_which_destroy_removes_the_container(
-        docker_engine: DockerEngine, tarball: TarballServer, tmp_path: Path) -> None:
+        docker_engine: DockerEngine, tarball: TarballServer, tmp_path: Path, cli: Cli) -> None:
     defs, infra = write_hello(tmp_path, docker_engine, tarball.url)
-    cli = Cli(tmp_path / "home")
     cli.run("occopus-import", str(defs))
     build = cli.popen("occopus-build", str(infra))
     try:
