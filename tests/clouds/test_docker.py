@@ -291,6 +291,132 @@ def test_hello_world_builds_scales_to_three_and_back_and_leaves_no_container(
     assert occo.list_infrastructures() == []
 
 
+# The docker-helloworld tutorial as an Occopus user runs it, with files of our own: an
+# image already on the Engine (origin: local), the message in env, start.sh as command.
+TUTORIAL_NODES = """\
+'node_def:helloworld_node':
+  - resource:
+      type: docker
+      endpoint: {endpoint}
+      origin: local
+      image: {image}
+      tag: "{tag}"
+      network_mode: bridge
+    contextualisation:
+      type: docker
+      env: ["message={{{{variables.message}}}}"]
+      command: "sh -c /root/start.sh"
+    health_check:
+      ports: [8080]
+"""
+
+TUTORIAL_INFRA = """\
+infra_name: docker-helloworld
+nodes:
+  - name: helloworld
+    type: helloworld_node
+    scaling: {min: 1, max: 3}
+    variables:
+      message: "Hello World! A container made by occo."
+"""
+
+
+def test_the_helloworld_tutorial_through_the_console_scripts(
+        docker_engine: DockerEngine, tmp_path: Path, cli: Cli) -> None:
+    defs = tmp_path / "nodes.yaml"
+    defs.write_text(TUTORIAL_NODES.format(endpoint=docker_engine.url, image=IMAGE, tag=TAG))
+    infra = tmp_path / "infra.yaml"
+    infra.write_text(TUTORIAL_INFRA)
+    cli.run("occopus-import", defs)
+
+    infra_id = cli.run("occopus-build", infra).stdout.strip()
+
+    [container] = ours(docker_engine, **{LABEL_INFRA: infra_id})
+    ip = container["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    instance_id = container["Labels"][LABEL_INSTANCE]
+    report = cli.run("occopus-maintain", "-r", "-i", infra_id).stdout.splitlines()
+    assert f"    {instance_id}  ready      {ip}" in report     # the ports check reached it there
+    assert messages(docker_engine, infra_id) == {
+        instance_id: b"Hello World! A container made by occo.\n"}
+
+    cli.run("occopus-scale", "-i", infra_id, "-n", "helloworld", "-s", "3")
+    assert len(ours(docker_engine, **{LABEL_INFRA: infra_id})) == 1     # only recorded
+    cli.run("occopus-maintain", "-i", infra_id)
+    assert set(messages(docker_engine, infra_id).values()) == {
+        b"Hello World! A container made by occo.\n"}
+    assert len(ours(docker_engine, **{LABEL_INFRA: infra_id})) == 3
+
+    cli.run("occopus-scale", "-i", infra_id, "-n", "helloworld", "-s", "1")
+    cli.run("occopus-maintain", "-i", infra_id)
+    assert len(ours(docker_engine, **{LABEL_INFRA: infra_id})) == 1
+
+    cli.run("occopus-destroy", "-i", infra_id)
+    assert ours(docker_engine, **{LABEL_INFRA: infra_id}) == []
+    assert cli.run("occopus-maintain", "-l").stdout.strip() == ""
+
+
+GETIP_NODES = """\
+'node_def:server':
+  - resource: &engine
+      type: docker
+      endpoint: {endpoint}
+      origin: local
+      image: {image}
+      tag: "{tag}"
+      stop_timeout: 5
+    contextualisation:
+      type: docker
+      env: ["message=served by {{{{node_id}}}}"]
+      command: "sh -c /root/start.sh"
+    health_check:
+      ports: [8080]
+'node_def:reader':
+  - resource: *engine
+    contextualisation:
+      type: docker
+      env: ["SERVER={{{{getip('server')}}}}", "message=reader"]
+      command: "sh -c 'wget -q -O /root/fetched.txt http://$SERVER:8080/message.txt && exec /root/start.sh'"
+    health_check:
+      urls: ["http://{{{{ip}}}}:8080/fetched.txt"]
+"""
+
+GETIP_INFRA = """\
+infra_name: docker-getip
+nodes:
+  - &S {name: server, type: server}
+  - &R {name: reader, type: reader}
+dependencies:
+  - [*R, *S]
+"""
+
+
+def test_getip_of_a_docker_node_is_its_address_on_the_engines_bridge(
+        docker_engine: DockerEngine, tmp_path: Path, make_occo: MakeOcco) -> None:
+    occo = make_occo(None)
+    defs = tmp_path / "nodes.yaml"
+    defs.write_text(GETIP_NODES.format(endpoint=docker_engine.url, image=IMAGE, tag=TAG))
+    infra = tmp_path / "infra.yaml"
+    infra.write_text(GETIP_INFRA)
+    occo.import_node_definitions(defs)
+
+    infra_id = occo.build(infra).infra_id
+
+    report = occo.report(infra_id)
+    [(server_id, server)] = report["server"]["instances"].items()
+    [reader] = report["reader"]["instances"].values()
+    assert server["state"] == reader["state"] == "ready"
+    assert docker_engine.subnet is not None
+    assert ipaddress.ip_address(server["resource_address"]) in docker_engine.subnet
+    [container] = ours(docker_engine, **{LABEL_NODE: "reader", LABEL_INFRA: infra_id})
+    assert f"SERVER={server['resource_address']}" in \
+        docker_engine.client().containers.get(container["Id"]).attrs["Config"]["Env"]
+    fetched = docker_engine.client().containers.get(container["Id"]).exec_run(
+        ["cat", "/root/fetched.txt"]).output
+    assert fetched == f"served by {server_id}\n".encode()    # reached over the bridge
+    occo.destroy(infra_id)
+    assert ours(docker_engine, **{LABEL_INFRA: infra_id}) == []
+
+
 def test_a_killed_build_leaves_records_from_which_destroy_removes_the_container(
         docker_engine: DockerEngine, tarball: TarballServer, tmp_path: Path, cli: Cli) -> None:
     defs, infra = write_hello(tmp_path, docker_engine, tarball.url)
