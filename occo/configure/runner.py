@@ -14,17 +14,16 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from occo.configure.jobs import Add, Env, JobPlan, Run, Workdir, add_targets
+from occo.configure.jobs import Add, Env, JobPlan, Workdir, add_targets
+from occo.configure.transport import run_process
 from occo.errors import DescriptionError
 
 RESULT_FILE = "result.json"
 RUNNING_FILE = "running.pid"
-OUTPUT_TAIL = 2000
 
 
 @dataclass(frozen=True)
@@ -34,31 +33,6 @@ class JobsOutcome:
 
     def to_json(self) -> str:
         return json.dumps({"ok": self.ok, "message": self.message})
-
-
-def _tail(text: str) -> str:
-    return text if len(text) <= OUTPUT_TAIL else "..." + text[-OUTPUT_TAIL:]
-
-
-def _run_one(step: Run, argv: list[str], cwd: Path, env: Mapping[str, str],
-             log_path: Path) -> tuple[int | None, str]:
-    """Exit status (None on timeout) and output; the job's whole process group is
-    killed when it runs over its timeout."""
-    marker = log_path.parent / RUNNING_FILE
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        marker.write_text(str(proc.pid))
-        try:
-            code: int | None = proc.wait(timeout=step.timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            code = None
-        finally:
-            marker.unlink(missing_ok=True)
-    return code, log_path.read_text(errors="replace")
 
 
 def stop_running_job(instance_dir: Path) -> None:
@@ -119,12 +93,13 @@ def _run_all(plan: JobPlan, jobs_dir: Path, cwd: Path, env: dict[str, str],
             elif isinstance(step, Add):
                 _copy(step, cwd)
             else:
-                code, output = _run_one(step, wrap(step.argv()), cwd, env,
-                                        jobs_dir / f"{number:03d}.log")
+                with open(jobs_dir / f"{number:03d}.log", "w+b") as log:
+                    code, output = run_process(wrap(step.argv()), cwd, env, step.timeout, log,
+                                               jobs_dir / RUNNING_FILE)
                 if code != 0:
                     status = f"timed out after {step.timeout:g} s" if code is None else \
                         f"exited with status {code}"
-                    tail = _tail(output.strip())
+                    tail = output.strip()
                     return JobsOutcome(False, f"{label} {status}"
                                        + (f"; output:\n{tail}" if tail else "; no output"))
         except (OSError, DescriptionError, LookupError) as exc:

@@ -7,8 +7,8 @@ directory, an SSH login's home or configured ``workdir``, a container's
 working directory) unless absolute. :func:`run_step` turns a planned step
 (see :mod:`occo.configure.orchestration`) into those calls.
 
-:class:`ProcessTransport` runs commands on this machine (local nodes), in a
-new session so a timeout kills the job's whole process group.
+:class:`ProcessTransport` runs commands on this machine (local nodes) through
+:func:`run_process`, which creation-time jobs use too (:mod:`occo.configure.runner`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import posixpath
 import shutil
 import signal
 import subprocess
-import threading
+import tempfile
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
 OUTPUT_TAIL = 2000            # characters of a job's output kept with its task
-_CHUNK = 65536
 START_DIR = "."           # the transport's own start directory
 
 
@@ -71,16 +70,16 @@ class TailBuffer:
             self._size -= len(self._chunks.popleft())
             self.truncated = True
 
-    def drain(self, stream: IO[bytes]) -> None:
-        """Read ``stream`` to its end (run in a thread beside the process)."""
-        while chunk := stream.read1(_CHUNK) if hasattr(stream, "read1") else stream.read(_CHUNK):
-            self.write(chunk)
-
     def text(self) -> str:
-        data = b"".join(self._chunks).decode(errors="replace")
-        if self.truncated or len(data) > OUTPUT_TAIL:
-            return "..." + data[-OUTPUT_TAIL:]
-        return data
+        return tail_text(b"".join(self._chunks), self.truncated)
+
+
+def tail_text(data: bytes, truncated: bool) -> str:
+    """The last :data:`OUTPUT_TAIL` characters of ``data``, marked when some are left out."""
+    text = data.decode(errors="replace")
+    if truncated or len(text) > OUTPUT_TAIL:
+        return "..." + text[-OUTPUT_TAIL:]
+    return text
 
 
 def run_step(transport: Transport, step: Mapping[str, Any],
@@ -121,6 +120,39 @@ def run_step(transport: Transport, step: Mapping[str, Any],
 
 # --------------------------------------------------------------------------- local processes
 
+def run_process(argv: list[str], cwd: Path, env: Mapping[str, str], timeout: float,
+                output: IO[bytes], marker: Path | None = None) -> tuple[int | None, str]:
+    """Run ``argv`` in a new session, its stdout and stderr appended to ``output``.
+
+    Returns the exit status (None when it ran over ``timeout``: its whole
+    process group is killed) and the tail of what it wrote. ``output`` is a
+    file opened for reading too, not a pipe: a job that starts a daemon leaves
+    it holding the job's stdout, and reading a pipe would wait for the daemon
+    to end. The PID is in ``marker`` while the job runs (destroying the
+    instance kills it).
+    """
+    output.flush()
+    start = os.fstat(output.fileno()).st_size
+    proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if marker is not None:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(proc.pid))
+        code: int | None = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        code = None
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+    end = os.fstat(output.fileno()).st_size
+    first = max(start, end - OUTPUT_TAIL * 4)
+    return code, tail_text(os.pread(output.fileno(), end - first, first), first > start)
+
+
 class ProcessTransport:
     """Runs jobs as processes of this machine, below ``root``.
 
@@ -142,30 +174,9 @@ class ProcessTransport:
 
     def run(self, argv: Sequence[str], cwd: str, env: Mapping[str, str],
             timeout: float) -> tuple[int | None, str]:
-        tail = TailBuffer()
-        proc = subprocess.Popen(self.wrap(list(argv)), cwd=self._path(cwd),
-                                env={**self.env, **env}, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        if self.marker is not None:
-            self.marker.parent.mkdir(parents=True, exist_ok=True)
-            self.marker.write_text(str(proc.pid))
-        assert proc.stdout is not None
-        reader = threading.Thread(target=tail.drain, args=(proc.stdout,), daemon=True)
-        reader.start()
-        try:
-            code: int | None = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            code = None
-        finally:
-            if self.marker is not None:
-                self.marker.unlink(missing_ok=True)
-        reader.join(timeout=5)
-        proc.stdout.close()
-        return code, tail.text()
+        with tempfile.TemporaryFile() as output:
+            return run_process(self.wrap(list(argv)), self._path(cwd), {**self.env, **env},
+                               timeout, output, self.marker)
 
     def put(self, source: Path, dest: str, mode: int) -> None:
         target = self._path(dest)
@@ -177,4 +188,3 @@ class ProcessTransport:
 
     def close(self) -> None:
         pass
-

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import textwrap
 import uuid
 from pathlib import Path
 
 from occo.cli.executions import main as executions
 from occo.cli.orchestrate import main as orchestrate
+from occo.resources import procinfo
 from tests.orchestrate.conftest import Running
 
 DATA = Path(__file__).parent / "data"
@@ -151,3 +155,26 @@ def test_the_day2_page_example_is_the_shipped_file_and_runs(workers: Running) ->
             (example.parent / "files" / "fetch.conf").read_text()
         assert (directory / "configured.log").read_text() == \
             f"worker {instance_id[:8]} took fetch.conf\n"
+
+
+def test_a_job_that_starts_a_daemon_ends_with_its_own_process(workers: Running,
+                                                               tmp_path: Path) -> None:
+    """The daemon keeps the job's stdout open; the task must not wait for it to exit."""
+    w = workers
+    jobs = tmp_path / "daemon.yaml"
+    jobs.write_text("- jobs:\n    - RUN: sleep 30 & echo $! > daemon.pid; echo started\n")
+    try:
+        result = w.cli(orchestrate, "-i", w.infra_id, "--parallelize", str(jobs))
+        assert result.exit_code == 0, result.stderr
+        daemons = [int((w.instance_dir(i) / "daemon.pid").read_text()) for i in w.instances]
+        running = [(stat := procinfo.read_stat(pid)) is not None and not stat.is_zombie
+                   for pid in daemons]
+        assert running == [True] * 3, "the orchestration waited for the daemons to end"
+        execution_id, _ = tasks_of(result.stdout)
+        assert {(t.status, t.output) for t in w.occo.job_tasks(execution_id)} == \
+            {("succeeded", "started\n")}
+    finally:
+        for instance_id in w.instances:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                os.kill(int((w.instance_dir(instance_id) / "daemon.pid").read_text()),
+                        signal.SIGKILL)
