@@ -32,10 +32,11 @@ from occo.store.records import (
 )
 
 if TYPE_CHECKING:  # the store, the plugins and the engine load on first use
+    from occo.configure.orchestration import Orchestration
     from occo.engine.executions import ExecutionRunner
     from occo.engine.lifecycle import BuildResult, Lifecycle, Progress, RunOptions
     from occo.engine.maintainer import Maintainer, PassResult
-    from occo.engine.orchestrate import OrchestrationOutcome, Orchestrator
+    from occo.engine.orchestrate import OrchestrateOptions, OrchestrationOutcome, Orchestrator
     from occo.engine.requests import ScaleAccepted
     from occo.engine.triggers import TriggerRunner
     from occo.model.description import InfraDescription
@@ -309,20 +310,12 @@ class Occo:
         from occo.context.auth import AuthData
         from occo.engine.orchestrate import Orchestrator
 
-        return Orchestrator(self.store, self.registry, AuthData.parse(self.config.auth_data))
+        return Orchestrator(self.store, self.registry, AuthData.parse(self.config.auth_data),
+                            lease_ttl=self.config.lease_ttl)
 
-    def submit_orchestration(self, infra_id: str, path: str | Path | None = None, *,
-                             text: str | None = None, source: str | None = None,
-                             restrict: tuple[str, ...] = (), ignore_cache: bool = False,
-                             parallelize: bool = False,
-                             creator: str | None = None) -> tuple[str, list[JobTaskRecord]]:
-        """Plan an orchestration file (``path``, or ``text`` named ``source``) over the
-        infrastructure's ready instances and record it as a queued execution; its id
-        and its tasks.
-
-        ``text`` may not ADD local files: it came from elsewhere (a REST body).
-        Nothing is recorded when the file, a target or a transport setting is wrong.
-        """
+    def _orchestration_input(self, path: str | Path | None, text: str | None,
+                             source: str | None, restrict: tuple[str, ...], ignore_cache: bool,
+                             parallelize: bool) -> tuple[Orchestration, OrchestrateOptions]:
         from occo.configure.orchestration import load_orchestration
         from occo.engine.orchestrate import OrchestrateOptions
         from occo.errors import UserInputError
@@ -338,9 +331,26 @@ class Occo:
         else:
             assert text is not None
             parsed = load_orchestration(text, source or "<orchestration>", None)
-        options = OrchestrateOptions(tuple(restrict), ignore_cache,
-                                     self.config.concurrency if parallelize else 1)
-        return self.orchestrator.submit(infra_id, parsed, options, creator=creator)
+        return parsed, OrchestrateOptions(tuple(restrict), ignore_cache,
+                                          self.config.concurrency if parallelize else 1)
+
+    def submit_orchestration(self, infra_id: str, path: str | Path | None = None, *,
+                             text: str | None = None, source: str | None = None,
+                             restrict: tuple[str, ...] = (), ignore_cache: bool = False,
+                             parallelize: bool = False,
+                             creator: str | None = None) -> tuple[str, list[JobTaskRecord]]:
+        """Plan an orchestration file (``path``, or ``text`` named ``source``) over the
+        infrastructure's ready instances and record it as a queued execution; its id
+        and its tasks.
+
+        ``text`` may not ADD local files: it came from elsewhere (a REST body).
+        Nothing is recorded when the file, a target or a transport setting is wrong,
+        nor while another run holds the infrastructure's lease (LeaseHeld).
+        """
+        parsed, options = self._orchestration_input(path, text, source, restrict,
+                                                    ignore_cache, parallelize)
+        with self.orchestrator.lease(infra_id):
+            return self.orchestrator.submit(infra_id, parsed, options, creator=creator)
 
     def orchestrate(self, infra_id: str, path: str | Path, *,
                     restrict: tuple[str, ...] = (), ignore_cache: bool = False,
@@ -348,9 +358,11 @@ class Occo:
                     on_queued: Callable[[str, list[JobTaskRecord]], None] | None = None,
                     progress: Callable[[JobTaskRecord], None] | None = None,
                     ) -> OrchestrationOutcome:
-        """Submit and run an orchestration here, to its end.
+        """Submit and run an orchestration here, to its end, holding the
+        infrastructure's lease from planning to the last job.
 
-        Raises JobsFailed (after every other instance ran on) when a job failed,
+        Raises LeaseHeld (nothing recorded) while another run holds the lease,
+        JobsFailed (after every other instance ran on) when a job failed,
         Interrupted when ``cancel`` stopped it; the execution keeps the report.
         """
         from occo.engine.orchestrate import run_and_end
@@ -358,33 +370,35 @@ class Occo:
         from occo.errors import Interrupted, OccoError
         from occo.model.states import ExecutionStatus
 
-        execution_id, tasks = self.submit_orchestration(
-            infra_id, path, restrict=restrict, ignore_cache=ignore_cache,
-            parallelize=parallelize)
-        if on_queued is not None:
-            on_queued(execution_id, tasks)
+        parsed, options = self._orchestration_input(path, None, None, restrict, ignore_cache,
+                                                    parallelize)
         cancel = cancel or threading.Event()
-        self.store.executions.move(execution_id, (ExecutionStatus.QUEUED,),
-                                   ExecutionStatus.STARTED)
-        status, error = ExecutionStatus.FAILED, "interrupted"
-        try:
-            with watch_requests(self.store, execution_id, cancel, threading.Event()):
-                outcome = run_and_end(self.orchestrator, execution_id, cancel=cancel,
-                                      progress=progress)
-            if cancel.is_set():
-                status, error = ExecutionStatus.CANCELLED, "cancelled"
-                raise Interrupted(f"execution {execution_id} was cancelled; jobs not started "
-                                  "were not run")
-            status, error = ExecutionStatus.TERMINATED, ""
-            return outcome
-        except OccoError as exc:
-            if status != ExecutionStatus.CANCELLED:
-                status = ExecutionStatus.CANCELLED if cancel.is_set() else ExecutionStatus.FAILED
-                error = str(exc)
-            raise
-        finally:
-            self.store.executions.finish(execution_id, status, error=error or None,
-                                         keep_terminal=True)
+        with self.orchestrator.lease(infra_id, cancel) as lease:
+            execution_id, tasks = self.orchestrator.submit(infra_id, parsed, options)
+            if on_queued is not None:
+                on_queued(execution_id, tasks)
+            self.store.executions.move(execution_id, (ExecutionStatus.QUEUED,),
+                                       ExecutionStatus.STARTED)
+            status, error = ExecutionStatus.FAILED, "interrupted"
+            try:
+                with watch_requests(self.store, execution_id, cancel, threading.Event()):
+                    outcome = run_and_end(self.orchestrator, execution_id, lease=lease,
+                                          cancel=cancel, progress=progress)
+                if cancel.is_set():
+                    status, error = ExecutionStatus.CANCELLED, "cancelled"
+                    raise Interrupted(f"execution {execution_id} was cancelled; jobs not "
+                                      "started were not run")
+                status, error = ExecutionStatus.TERMINATED, ""
+                return outcome
+            except OccoError as exc:
+                if status != ExecutionStatus.CANCELLED:
+                    status = ExecutionStatus.CANCELLED if cancel.is_set() \
+                        else ExecutionStatus.FAILED
+                    error = str(exc)
+                raise
+            finally:
+                self.store.executions.finish(execution_id, status, error=error or None,
+                                             keep_terminal=True)
 
     def job_tasks(self, execution_id: str) -> list[JobTaskRecord]:
         """The job x instance tasks of an orchestration, in order (empty for others)."""

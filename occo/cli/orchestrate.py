@@ -4,8 +4,9 @@ stdout: ``execution<TAB>ID``, then one line per job x instance task as it is
 queued (``TASK_ID<TAB>STATUS<TAB>JOB_ID<TAB>NODE<TAB>INSTANCE_ID<TAB>JOB``),
 status ``queued`` or ``skipped`` (cached). Progress and the failure report go
 to stderr. Exit 0 when every job ran, 1 when a job failed (the other
-instances ran on), 2 on bad input (nothing recorded), 130 on Ctrl+C (jobs
-in flight finish; nothing new starts).
+instances ran on), 2 on bad input (nothing recorded), 75 while another run
+holds the infrastructure's lease (nothing recorded), 130 on Ctrl+C (jobs in
+flight finish; nothing new starts).
 """
 
 from __future__ import annotations

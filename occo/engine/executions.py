@@ -145,7 +145,9 @@ class ExecutionRunner:
         elif workflow == Workflow.ORCHESTRATE and self.orchestrator is not None:
             from occo.engine.orchestrate import run_and_end
 
-            run_and_end(self.orchestrator(), execution_id, cancel=cancel)
+            orchestrator = self.orchestrator()
+            with orchestrator.lease(infra_id, cancel) as lease:
+                run_and_end(orchestrator, execution_id, lease=lease, cancel=cancel)
         else:
             raise UserInputError(f"unknown workflow '{workflow}'")
 

@@ -8,6 +8,10 @@ id). :meth:`Orchestrator.run` runs the queued tasks: instances in parallel up
 to the concurrency, the jobs of one instance in order; a failed job cancels
 the later jobs of its own instance only. A resumed execution runs again what
 did not succeed. Tasks move by guarded updates, so no task runs twice.
+
+Planning and running hold the infrastructure's lease (:meth:`Orchestrator.lease`),
+as builds, destroys and maintenance passes do: jobs never run while one of
+those changes the instances, and none of those starts while jobs run.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +29,17 @@ from occo.configure.orchestration import Orchestration, PlannedJob, plan_instanc
 from occo.configure.transport import Transport, run_step
 from occo.context.auth import AuthData
 from occo.context.templating import NodeAddresses, TemplateContext, TemplateRenderer
+from occo.engine.leasing import DEFAULT_TTL, exclusive, lease_lost_message, make_holder
 from occo.engine.lifecycle import stored_runtime
 from occo.engine.runtime import InfraRuntime
-from occo.errors import ConfigError, DescriptionError, JobsFailed, OccoError, UserInputError
+from occo.errors import (
+    ConfigError,
+    DescriptionError,
+    JobsFailed,
+    LeaseLost,
+    OccoError,
+    UserInputError,
+)
 from occo.model.states import ExecutionStatus, InstanceState, JobTaskStatus
 from occo.registry import PluginRegistry
 from occo.resources.base import JobTransports, ResourceRef
@@ -73,6 +86,15 @@ class OrchestrationOutcome:
         return [t for t in self.tasks if t.status == _S.FAILED]
 
 
+@dataclass(frozen=True)
+class HeldLease:
+    """The infrastructure's lease while jobs run: who holds it, and the Event set
+    if it is lost (the store did not answer, or another process took it over)."""
+
+    holder: str
+    lost: threading.Event
+
+
 class _HostKeyPins:
     """The store's pin for one instance, as the SSH transport asks for it."""
 
@@ -87,12 +109,26 @@ class _HostKeyPins:
 
 
 class Orchestrator:
-    def __init__(self, store: Store, registry: PluginRegistry, auth: AuthData) -> None:
+    def __init__(self, store: Store, registry: PluginRegistry, auth: AuthData,
+                 lease_ttl: float = DEFAULT_TTL) -> None:
         self.store = store
         self.registry = registry
         self.auth = auth
         self.redact = auth.redactor
         self.renderer = TemplateRenderer()
+        self.lease_ttl = lease_ttl
+
+    @contextmanager
+    def lease(self, infra_id: str,
+              cancel: threading.Event | None = None) -> Iterator[HeldLease]:
+        """Hold the infrastructure's lease: LeaseHeld (exit 75, HTTP 409) while a build,
+        destroy, maintenance pass or other orchestration holds it; losing it sets
+        ``cancel``, so no new job starts."""
+        self.store.infras.get(infra_id)         # an unknown id is NotFound, before any lease
+        holder = make_holder()
+        with exclusive(self.store, infra_id, holder, "run jobs on", ttl=self.lease_ttl,
+                       also=(cancel,) if cancel is not None else ()) as lost:
+            yield HeldLease(holder, lost)
 
     # -- planning ---------------------------------------------------------------------
     def submit(self, infra_id: str, orchestration: Orchestration, options: OrchestrateOptions,
@@ -304,10 +340,14 @@ class Orchestrator:
                 transport.close()
 
 
-def run_and_end(orchestrator: Orchestrator, execution_id: str, *,
+def run_and_end(orchestrator: Orchestrator, execution_id: str, *, lease: HeldLease,
                 cancel: threading.Event, progress: Progress | None = None) -> OrchestrationOutcome:
-    """Run a started execution and raise :class:`JobsFailed` naming every failed task."""
+    """Run a started execution under ``lease``; raise :class:`LeaseLost` when the lease
+    was lost meanwhile, :class:`JobsFailed` naming every failed task."""
+    orchestrator.store.executions.claim(execution_id, lease.holder)
     outcome = orchestrator.run(execution_id, cancel=cancel, progress=progress)
+    if lease.lost.is_set():
+        raise LeaseLost(lease_lost_message(outcome.report["infra_id"]))
     if outcome.failed:
         raise JobsFailed(failure_summary(outcome.failed))
     return outcome

@@ -10,16 +10,16 @@ retry); scaledown without an instance id answers with method "scaledown"
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from occo.errors import Conflict, UserInputError
+from occo.errors import UserInputError
 from occo.rest.bodies import DESCRIPTION_BODY, body_text, parse_description
 from occo.rest.context import service
+from occo.rest.leases import when_free
 from occo.rest.schemas import (
     MAX_COUNT,
     REPORT_SCHEMA,
@@ -35,7 +35,6 @@ blp = Blueprint("infrastructures", __name__, url_prefix="/infrastructures",
                 description="Build, report on, scale and destroy infrastructures "
                             "(the Occopus REST API)")
 
-DESTROY_RETRY = 2.0   # seconds DELETE waits for a maintenance pass to let go of the lease
 
 
 def _count_parameter(minimum: int) -> dict[str, Any]:
@@ -115,15 +114,8 @@ class Infrastructure(MethodView):
     def delete(self, infra_id: str) -> Any:
         """Destroy the infrastructure; answers when every resource is confirmed gone."""
         occo = service().occo
-        deadline = time.monotonic() + DESTROY_RETRY
-        while True:
-            try:
-                occo.destroy(infra_id, parallelize=True)
-                return {"infraid": infra_id}
-            except Conflict:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.1)
+        when_free(lambda: occo.destroy(infra_id, parallelize=True))
+        return {"infraid": infra_id}
 
 
 @blp.route("/<infra_id>/instances/<instance_id>")

@@ -45,6 +45,9 @@ def test_rest_runs_an_orchestration_in_the_background(workers: Running) -> None:
         as_json = json.dumps([{"jobs": [{"RUN": 'echo "rest says hi to {{ node_id }}" > rest.txt'}]}])
         cached = service("POST", path, data=as_json, headers={"Content-Type": "application/json"})
         assert {t["status"] for t in cached.json()["tasks"]} == {"skipped"}
+        cached_run = f"/executions/{cached.json()['execution_id']}"
+        wait_until(lambda: service("GET", cached_run).json()["ended_at"],
+                   what="the cached run to end (it holds the lease while it runs)")
         forced = service("POST", path + "?ignore_cache=true&parallelize=true", data=as_json,
                          headers={"Content-Type": "application/json"})
         assert {t["status"] for t in forced.json()["tasks"]} == {"queued"}
