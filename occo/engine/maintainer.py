@@ -167,8 +167,8 @@ class Maintainer:
         elif seen.plan.transitions or seen.plan.brake:   # an idle pass takes no write lock
             with self.store.write() as conn:
                 self._write(seen, conn, result)
-        if seen.plan.brake:
-            return result
+        if seen.plan.brake and execution_id is None:
+            return result       # a queued execution (a trigger's) is the pass: it gets a report
         if lost.is_set():
             return replace(result, skipped="lease lost")
         if not seen.plan.acts and execution_id is None:

@@ -150,3 +150,26 @@ def test_a_group_target_starts_an_execution_group(sims: Sims) -> None:
     (member,) = s.occo.group_executions(str(firing.execution_group_id))
     assert (member.infra_id, member.workflow, member.status) == (s.infra_id, "maintain",
                                                                   "queued")
+
+
+def test_a_firing_is_one_execution_even_when_the_brake_holds_its_pass(sims: Sims) -> None:
+    """A triggered maintain or scale is the pass: no second 'maintain' record beside it."""
+    s = sims
+    s.occo.scale(s.infra_id, "worker", set_to=6)
+    s.occo.maintain([s.infra_id])
+    for inst in s.occo.store.instances.for_infra(s.infra_id)[:4]:   # the cloud loses 4 of 6
+        assert s.occo.store.dummy.remove(inst.resource_id)
+    s.occo.create_trigger("check", "maintain", infra_id=s.infra_id, interval=60, first_time=T0)
+    s.occo.create_trigger("grow", "scale", infra_id=s.infra_id, interval=60, first_time=T0,
+                          parameters={"node": "worker", "change": 1})
+    before = {e.id for e in s.occo.executions(s.infra_id)}
+    r = TriggerRunner(s.occo.store, run_execution=s.occo.run_execution,
+                      run_group=lambda _group: None, clock=Clock(T0))
+    fired = r.tick()
+    r.stop()
+    new = [e for e in s.occo.executions(s.infra_id) if e.id not in before]
+    assert sorted(e.id for e in new) == sorted(str(f.execution_id) for f in fired)
+    assert sorted((e.workflow, e.creator) for e in new) == \
+        [("maintain", "trigger:check"), ("scale", "trigger:grow")]
+    assert all(e.ended_at is not None and e.report is not None for e in new)
+    assert any(e.kind == "brake_engaged" for e in s.occo.events(s.infra_id))
