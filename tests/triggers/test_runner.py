@@ -173,3 +173,27 @@ def test_a_firing_is_one_execution_even_when_the_brake_holds_its_pass(sims: Sims
         [("maintain", "trigger:check"), ("scale", "trigger:grow")]
     assert all(e.ended_at is not None and e.report is not None for e in new)
     assert any(e.kind == "brake_engaged" for e in s.occo.events(s.infra_id))
+
+
+def test_scale_update_and_destroy_firings_do_their_work(sims: Sims) -> None:
+    """Each workflow a trigger names runs to its end, as its console script would."""
+    s = sims
+    updated = s.occo.build(s.tmp_path / "infra.yaml").infra_id
+    doomed = s.occo.build(s.tmp_path / "infra.yaml").infra_id
+    s.occo.create_trigger("grow", "scale", infra_id=s.infra_id, interval=60,
+                          first_time=T0, parameters={"node": "worker", "set_to": 3})
+    s.occo.create_trigger("refresh", "update", infra_id=updated, interval=60, first_time=T0)
+    s.occo.create_trigger("tidy", "destroy", infra_id=doomed, interval=60, first_time=T0)
+    r = TriggerRunner(s.occo.store, run_execution=s.occo.run_execution,
+                      run_group=lambda _group: None, clock=Clock(T0))
+    fired = {f.trigger_name: f for f in r.tick()}
+    r.stop()
+    done = {name: s.occo.execution(str(f.execution_id)) for name, f in fired.items()}
+    assert {name: (e.workflow, e.status, e.creator) for name, e in done.items()} == {
+        "grow": ("scale", "terminated", "trigger:grow"),
+        "refresh": ("update", "terminated", "trigger:refresh"),
+        "tidy": ("destroy", "terminated", "trigger:tidy")}
+    assert len(s.occo.store.instances.for_infra(s.infra_id)) == 3
+    assert {i.id for i in s.occo.list_infrastructures()} == {s.infra_id, updated}
+    assert [t.name for t in s.occo.triggers()] == ["grow", "refresh"]
+    assert s.occo.store.dummy.count() == 4       # 3 scaled + the updated one's
