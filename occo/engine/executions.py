@@ -127,17 +127,21 @@ class ExecutionRunner:
         elif workflow == Workflow.DESTROY:
             self.lifecycle.destroy(infra_id, options=options)
         elif workflow in (Workflow.MAINTAIN, Workflow.SCALE):
-            if workflow == Workflow.SCALE and not params.get("recorded"):
+            def record_request() -> None:
+                """Under the pass's lease: no other pass can apply it before this one."""
                 from occo.engine.requests import record_scaling_request
 
                 record_scaling_request(self.store, infra_id, str(params.get("node", "")),
                                        change=params.get("change"), set_to=params.get("set_to"),
                                        drop=params.get("drop"))
-                # a retry (lease busy, resume) must not record the request again
+                # a retry (lease lost, resume) must not record the request again
                 params["recorded"] = True
                 self.store.executions.set_parameters(execution_id, params)
+
+            wanted = workflow == Workflow.SCALE and not params.get("recorded")
             result = self.maintainer().pass_over(infra_id, execution_id=execution_id,
-                                                 workflow=Workflow(workflow))
+                                                 workflow=Workflow(workflow),
+                                                 under_lease=record_request if wanted else None)
             if result.skipped:
                 raise Conflict(f"maintenance skipped: {result.skipped}")
             if result.status == S.FAILED:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -115,9 +116,13 @@ class Maintainer:
         return [self.pass_over(infra_id) for infra_id in infra_ids]
 
     def pass_over(self, infra_id: str, *, execution_id: str | None = None,
-                  workflow: Workflow = Workflow.MAINTAIN) -> PassResult:
+                  workflow: Workflow = Workflow.MAINTAIN,
+                  under_lease: Callable[[], None] | None = None) -> PassResult:
         """One pass; with ``execution_id`` (a queued scale or maintain execution),
-        the pass runs as that execution and always writes its report."""
+        the pass runs as that execution and always writes its report.
+        ``under_lease`` runs once the lease is held, before the pass looks at
+        requests (a scale execution records its request there, so no other
+        pass applies it first)."""
         with held_lease(self.store, infra_id, self.holder, self.settings.lease_ttl) as lost:
             if lost is None:
                 return PassResult(infra_id, skipped="lease held by another maintainer")
@@ -127,6 +132,8 @@ class Maintainer:
                 return PassResult(infra_id, skipped="infrastructure is gone")
             if infra.state not in (InfraState.READY, InfraState.FAILED):
                 return PassResult(infra_id, skipped=f"infrastructure is {infra.state}")
+            if under_lease is not None:
+                under_lease()
             result = self._maintain(infra, lost, execution_id, workflow)
             if result.execution_id is None and not result.skipped:
                 self._record_pass(result)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from occo.engine.triggers import ORPHAN_AFTER, RECOVER_EVERY, TriggerRunner, set_paused
+from tests.support.wait import wait_until
 from tests.triggers.conftest import Sims, make_sims
 
 T0 = 2_000_000_000.0      # a whole second in 2033
@@ -197,3 +198,27 @@ def test_scale_update_and_destroy_firings_do_their_work(sims: Sims) -> None:
     assert {i.id for i in s.occo.list_infrastructures()} == {s.infra_id, updated}
     assert [t.name for t in s.occo.triggers()] == ["grow", "refresh"]
     assert s.occo.store.dummy.count() == 4       # 3 scaled + the updated one's
+
+
+def test_a_scale_firing_applies_its_own_request(sims: Sims) -> None:
+    """The request is recorded under the lease of the firing's own pass: a maintenance
+    pass under way while the firing waits for the lease does not apply it instead."""
+    s = sims
+    s.occo.create_trigger("grow", "scale", infra_id=s.infra_id, interval=60, first_time=T0,
+                          parameters={"node": "worker", "change": 2})
+    elsewhere = s.occo.maintainer(holder="other-host:1:pass")
+    assert s.occo.store.leases.acquire(s.infra_id, elsewhere.holder, ttl=60)  # under way
+    r = TriggerRunner(s.occo.store, run_execution=s.occo.run_execution,
+                      run_group=lambda _group: None, clock=Clock(T0))
+    try:
+        (fired,) = r.tick()
+        wait_until(lambda: s.occo.execution(str(fired.execution_id)).status == "started",
+                   what="the firing to wait for the lease")
+        passed = elsewhere.pass_over(s.infra_id)     # the pass goes on, then lets go
+    finally:
+        r.stop()
+    assert passed.created == 0 and passed.applied_requests == 0
+    grown = s.occo.execution(str(fired.execution_id))
+    assert grown.status == "terminated"
+    created_by = [i.execution_id for i in s.occo.store.instances.for_infra(s.infra_id)]
+    assert created_by.count(grown.id) == 2
