@@ -367,7 +367,7 @@ class Occo:
         """
         from occo.engine.orchestrate import run_and_end
         from occo.engine.watch import watch_requests
-        from occo.errors import Interrupted, OccoError
+        from occo.errors import OccoError
         from occo.model.states import ExecutionStatus
 
         parsed, options = self._orchestration_input(path, None, None, restrict, ignore_cache,
@@ -384,17 +384,11 @@ class Occo:
                 with watch_requests(self.store, execution_id, cancel, threading.Event()):
                     outcome = run_and_end(self.orchestrator, execution_id, lease=lease,
                                           cancel=cancel, progress=progress)
-                if cancel.is_set():
-                    status, error = ExecutionStatus.CANCELLED, "cancelled"
-                    raise Interrupted(f"execution {execution_id} was cancelled; jobs not "
-                                      "started were not run")
                 status, error = ExecutionStatus.TERMINATED, ""
                 return outcome
             except OccoError as exc:
-                if status != ExecutionStatus.CANCELLED:
-                    status = ExecutionStatus.CANCELLED if cancel.is_set() \
-                        else ExecutionStatus.FAILED
-                    error = str(exc)
+                status = ExecutionStatus.CANCELLED if cancel.is_set() else ExecutionStatus.FAILED
+                error = str(exc)
                 raise
             finally:
                 self.store.executions.finish(execution_id, status, error=error or None,

@@ -32,9 +32,11 @@ from occo.context.templating import NodeAddresses, TemplateContext, TemplateRend
 from occo.engine.leasing import DEFAULT_TTL, exclusive, lease_lost_message, make_holder
 from occo.engine.lifecycle import stored_runtime
 from occo.engine.runtime import InfraRuntime
+from occo.engine.watch import STOPPING
 from occo.errors import (
     ConfigError,
     DescriptionError,
+    Interrupted,
     JobsFailed,
     LeaseLost,
     OccoError,
@@ -298,6 +300,14 @@ class Orchestrator:
         self.store.executions.set_report(execution_id, report)
         return OrchestrationOutcome(execution_id, tasks, report)
 
+    def _stop_requested(self, execution_id: str, cancel: threading.Event) -> bool:
+        """A cancel from this process, or one asked for through the store (by any
+        process) that the run's watcher has not relayed yet: no job starts after it."""
+        if not cancel.is_set() and \
+                self.store.executions.get(execution_id).requested_action in STOPPING:
+            cancel.set()
+        return cancel.is_set()
+
     def _run_instance(self, runtime: InfraRuntime, instance_id: str,
                       queue: list[JobTaskRecord], cancel: threading.Event,
                       progress: Progress) -> None:
@@ -305,7 +315,7 @@ class Orchestrator:
         stopped: str | None = None
         try:
             for task in queue:
-                if stopped is None and cancel.is_set():
+                if stopped is None and self._stop_requested(task.execution_id, cancel):
                     stopped = "cancelled before it started"
                 if stopped is not None:
                     if self.store.job_tasks.move(task.id, (_S.QUEUED,), _S.CANCELLED,
@@ -343,13 +353,17 @@ class Orchestrator:
 def run_and_end(orchestrator: Orchestrator, execution_id: str, *, lease: HeldLease,
                 cancel: threading.Event, progress: Progress | None = None) -> OrchestrationOutcome:
     """Run a started execution under ``lease``; raise :class:`LeaseLost` when the lease
-    was lost meanwhile, :class:`JobsFailed` naming every failed task."""
+    was lost meanwhile, :class:`JobsFailed` naming every failed task,
+    :class:`Interrupted` when it was cancelled (so it does not end as done)."""
     orchestrator.store.executions.claim(execution_id, lease.holder)
     outcome = orchestrator.run(execution_id, cancel=cancel, progress=progress)
     if lease.lost.is_set():
         raise LeaseLost(lease_lost_message(outcome.report["infra_id"]))
     if outcome.failed:
         raise JobsFailed(failure_summary(outcome.failed))
+    if cancel.is_set():
+        raise Interrupted(f"execution {execution_id} was cancelled; jobs not started were "
+                          "not run")
     return outcome
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import textwrap
+import threading
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from occo.cli.executions import main as executions
 from occo.cli.orchestrate import main as orchestrate
 from occo.resources import procinfo
 from tests.orchestrate.conftest import Running
+from tests.support.wait import wait_until
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,3 +180,31 @@ def test_a_job_that_starts_a_daemon_ends_with_its_own_process(workers: Running,
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 os.kill(int((w.instance_dir(instance_id) / "daemon.pid").read_text()),
                         signal.SIGKILL)
+
+
+def test_a_running_orchestration_cancelled_from_anywhere_ends_cancelled(
+        workers: Running, tmp_path: Path) -> None:
+    """Run as the REST service and triggers run it; cancelled through the store while its
+    first job runs: the next job never starts and the execution ends cancelled."""
+    w = workers
+    first = w.instances[0]
+    os.mkfifo(w.instance_dir(first) / "gate")
+    jobs = tmp_path / "gated.yaml"
+    jobs.write_text(f"- targets: [{first}]\n  jobs:\n"
+                    "    - RUN: touch started && cat gate\n    - RUN: touch after\n")
+    execution_id, _ = w.occo.submit_orchestration(w.infra_id, jobs)
+    runner = threading.Thread(target=w.occo.run_execution, args=(execution_id,))
+    runner.start()
+    try:
+        wait_until(lambda: (w.instance_dir(first) / "started").exists(),
+                   what="the first job to start")
+        assert w.occo.execution_action(execution_id, "cancel") is False   # asked to stop
+    finally:
+        if (w.instance_dir(first) / "started").exists():
+            with open(w.instance_dir(first) / "gate", "w") as gate:
+                gate.write("go\n")
+        runner.join(timeout=60)
+    record = w.occo.execution(execution_id)
+    assert record.status == "cancelled" and "cancelled" in str(record.error)
+    assert [t.status for t in w.occo.job_tasks(execution_id)] == ["succeeded", "cancelled"]
+    assert not (w.instance_dir(first) / "after").exists()
