@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from occo.cli.build import main as build_cli
 from occo.cli.orchestrate import main as orchestrate
 from tests.orchestrate.conftest import INFRA, WORKER_DEFS, Running, build
 from tests.rest.conftest import start
-from tests.support.cli import BIN
+from tests.support.cli import Cli
 from tests.support.wait import wait_until
 
 SLOW_DEFS = "'node_def:slow':\n  - resource: {type: dummy, boot_delay: 600}\n"
@@ -34,45 +33,12 @@ def plain_workers(tmp_path: Path) -> Iterator[Running]:
     yield from build(tmp_path, WORKER_DEFS.format(netns="false"))
 
 
-class Started:
-    """Console scripts the test starts against the workers' config; killed at the end."""
-
-    def __init__(self, w: Running) -> None:
-        self.w = w
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("OCCOPUS_STORE_URL", "OCCOPUS_CONFIG_PATH", "OCCOPUS_HOME")}
-        self.procs: list[subprocess.Popen[str]] = []
-
-    def __call__(self, command: str, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([str(BIN / command), "--cfg", str(self.w.cfg), *args],
-                                env=self.env, text=True, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        self.procs.append(proc)
-        return proc
-
-    def kill_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-
-
-@pytest.fixture
-def started(plain_workers: Running) -> Iterator[Started]:
-    procs = Started(plain_workers)
-    try:
-        yield procs
-    finally:
-        procs.kill_all()
-
-
 def orchestrations(w: Running) -> int:
     return sum(1 for e in w.occo.executions(w.infra_id) if e.workflow == "orchestrate")
 
 
 def test_an_orchestration_and_a_build_never_act_on_one_infrastructure_at_once(
-        plain_workers: Running, started: Started, tmp_path: Path) -> None:
+        plain_workers: Running, cli: Cli, tmp_path: Path) -> None:
     w = plain_workers
     first = w.instances[0]
     gate = w.instance_dir(first) / "gate"
@@ -85,7 +51,7 @@ def test_an_orchestration_and_a_build_never_act_on_one_infrastructure_at_once(
     more.write_text(INFRA.replace("min: 3", "min: 4"))
 
     # 1. an orchestration runs a job: an update, another orchestration and REST wait
-    running = started("occopus-orchestrate", "-i", w.infra_id, str(held))
+    running = cli.popen("occopus-orchestrate", "-i", w.infra_id, held)
     wait_until(lambda: (w.instance_dir(first) / "started").exists() or running.poll(),
                what="the held job to start")
     assert running.poll() is None, running.communicate()
@@ -107,7 +73,7 @@ def test_an_orchestration_and_a_build_never_act_on_one_infrastructure_at_once(
     assert not any((w.instance_dir(i) / "other").exists() for i in w.instances)
     with open(gate, "w") as fifo:
         fifo.write("go\n")
-    _, err = running.communicate(timeout=60)
+    _, err = cli.finish(running)
     assert running.returncode == 0, err
     assert w.occo.store.leases.holder(w.infra_id) is None
 
@@ -116,7 +82,7 @@ def test_an_orchestration_and_a_build_never_act_on_one_infrastructure_at_once(
     w.occo.import_node_definitions(tmp_path / "slow.yaml")
     slow = tmp_path / "slow_infra.yaml"
     slow.write_text(INFRA + SLOW_NODE)
-    updating = started("occopus-build", "-i", w.infra_id, str(slow))
+    updating = cli.popen("occopus-build", "-i", w.infra_id, slow)
     wait_until(lambda: any(i.node_name == "slow" and i.state == "booting"
                            for i in w.occo.store.instances.for_infra(w.infra_id))
                or updating.poll() is not None, what="the new instance to boot")
@@ -126,7 +92,7 @@ def test_an_orchestration_and_a_build_never_act_on_one_infrastructure_at_once(
     assert "cannot run jobs on infrastructure" in refused.stderr
     assert orchestrations(w) == 1
     updating.send_signal(signal.SIGINT)
-    _, err = updating.communicate(timeout=60)
+    _, err = cli.finish(updating)
     assert updating.returncode == 130, err
     # the lease is free again: the orchestration runs
     done = w.cli(orchestrate, "-i", w.infra_id, str(other))

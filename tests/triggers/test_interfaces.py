@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -138,38 +137,33 @@ def test_destroying_an_infrastructure_removes_its_triggers(sims: Sims) -> None:
     assert s.occo.triggers() == []
 
 
-def test_a_cyclic_maintainer_with_no_triggers_leaves_due_firings_to_others(sims: Sims) -> None:
+def test_a_cyclic_maintainer_with_no_triggers_leaves_due_firings_to_others(
+        sims: Sims, cli: Cli) -> None:
     """``occopus-maintain -c --no-triggers`` maintains but never fires; one without the
     flag fires the trigger that came due meanwhile."""
     s = sims
     due = time.time() + 0.5
     s.occo.create_trigger("nightly", "maintain", infra_id=s.infra_id, interval=3600,
                           first_time=due, count=1)
-    runner = Cli(s.occo.config.home)
-    procs: list[subprocess.Popen[str]] = []
 
     def passes_until() -> float:
         return max((e.ended_at or 0.0 for e in s.occo.executions(s.infra_id)
                     if e.workflow == "maintain" and e.parameters.get("idle")), default=0.0)
 
-    try:
-        quiet = runner.popen("occopus-maintain", "-c", "-t", "0.25", "--no-triggers")
-        procs.append(quiet)
-        # its passes go on for a second past the due time (a firing process looks every
-        # TICK seconds), and nothing fires
-        wait_until(lambda: passes_until() > due + 1.0 or quiet.poll() is not None,
-                   what="maintenance passes a second past the due time")
-        assert quiet.poll() is None, quiet.communicate()
-        assert s.occo.trigger_firings("nightly") == []
+    quiet = cli.popen("occopus-maintain", "-c", "-t", "0.25", "--no-triggers")
+    # its passes go on for a second past the due time (a firing process looks every
+    # TICK seconds), and nothing fires
+    wait_until(lambda: passes_until() > due + 1.0 or quiet.poll() is not None,
+               what="maintenance passes a second past the due time")
+    assert quiet.poll() is None, quiet.communicate()
+    assert s.occo.trigger_firings("nightly") == []
 
-        firing = runner.popen("occopus-maintain", "-c", "-t", "60")
-        procs.append(firing)
-        (fired,) = wait_until(lambda: s.occo.trigger_firings("nightly"),
-                              what="the trigger to fire")
-        assert fired.fire_time == due and fired.claimed_by.split(":")[1] == str(firing.pid)
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        outputs = [proc.communicate(timeout=60) for proc in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    firing = cli.popen("occopus-maintain", "-c", "-t", "60")
+    (fired,) = wait_until(lambda: s.occo.trigger_firings("nightly"),
+                          what="the trigger to fire")
+    assert fired.fire_time == due and fired.claimed_by.split(":")[1] == str(firing.pid)
+    for proc in (quiet, firing):
+        proc.send_signal(signal.SIGTERM)
+    outputs = [cli.finish(proc) for proc in (quiet, firing)]
+    assert [quiet.returncode, firing.returncode] == [0, 0], outputs
     assert "firing cron triggers" not in outputs[0][1] and "firing cron triggers" in outputs[1][1]
