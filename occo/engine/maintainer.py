@@ -125,7 +125,8 @@ class Maintainer:
         pass applies it first)."""
         with held_lease(self.store, infra_id, self.holder, self.settings.lease_ttl) as lost:
             if lost is None:
-                return PassResult(infra_id, skipped="lease held by another maintainer")
+                return PassResult(infra_id, skipped="lease held by another run "
+                                  "(a build, a pass or an orchestration)")
             try:
                 infra = self.store.infras.get(infra_id)
             except NotFound:
