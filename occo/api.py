@@ -126,10 +126,11 @@ class Occo:
     # -- node definitions -----------------------------------------------------------
     def import_node_definitions(self, path: str | Path) -> list[str]:
         """Validate a node-definition file and store it; returns the types imported."""
-        from occo.model.nodedef import load_node_definitions
+        from occo.model.nodedef import read_node_definitions
 
-        definitions = load_node_definitions(Path(path), self.resource_types())
-        plain = {t: [impl.to_plain() for impl in impls] for t, impls in definitions.items()}
+        definitions, origins = read_node_definitions(Path(path), self.resource_types())
+        plain = {t: [impl.to_plain(origins[t][i]) for i, impl in enumerate(impls)]
+                 for t, impls in definitions.items()}
         self.store.node_defs.replace(plain, str(path))
         return sorted(plain)
 
@@ -141,7 +142,9 @@ class Occo:
         return set(RESOURCE_MODELS) | self.registry.resource_types()
 
     def node_definitions(self) -> dict[str, list[dict[str, Any]]]:
-        return self.store.node_defs.all()
+        """Every imported type's implementations, as written."""
+        return {t: [_as_written(i) for i in impls]
+                for t, impls in self.store.node_defs.all().items()}
 
     def replace_node_definitions(self, definitions: dict[str, list[Any]],
                                  source: str | None = None) -> list[str]:
@@ -200,6 +203,7 @@ class Occo:
         rendered with placeholder addresses, since nothing exists yet."""
         from occo.context.templating import TemplateRenderer
         from occo.context.userdata import preview_node
+        from occo.engine.runtime import ancestors_of
         from occo.model.description import InfraDescription, load_infra_description
         from occo.resources.base import Configurable
 
@@ -208,9 +212,10 @@ class Occo:
         renderer = TemplateRenderer()
         return {name: preview_node(
             renderer, infra_id=result.infra_id, infra_name=desc.infra_name, node_name=name,
-            dependees=node.dependees, variables={**(desc.variables or {}), **node.variables},
+            dependees=(*ancestors_of(result.nodes, name), name), variables=node.variables,
             contextualisation=node.contextualisation, config_management=node.config_management,
-            runs_jobs=isinstance(self.registry.handler(node.resource_type), Configurable))
+            runs_jobs=isinstance(self.registry.handler(node.resource_type), Configurable),
+            origins=node.origins)
             for name, node in result.nodes.items()}
 
     def start_build(self, description: InfraDescription, *, parallelize: bool = False,
@@ -286,6 +291,13 @@ class Occo:
 
         return record_scaling_request(self._reader, infra_id, node_name, change=change,
                                       set_to=set_to, drop=drop)
+
+    def scaling_token_valid(self, infra_id: str, token: str) -> bool:
+        """True when ``token`` was given to a live instance of ``infra_id`` by its
+        templates (``{{ occo.scaling_token }}``): it may ask for that one's scaling."""
+        from occo.model.tokens import token_digest
+
+        return self.store.instances.scaling_token_valid(infra_id, token_digest(token))
 
     def attach(self, infra_id: str, attached: bool = True) -> None:
         """Have a REST service maintain this infrastructure (stored: survives restarts)."""
@@ -593,7 +605,7 @@ class Occo:
         return self._reader.infras.get(infra_id)
 
     def node_definition(self, node_type: str) -> list[dict[str, Any]]:
-        return self.store.node_defs.get(node_type)
+        return [_as_written(i) for i in self.store.node_defs.get(node_type)]
 
     def execution_tasks(self, execution_id: str) -> list[TaskRecord]:
         return self.store.executions.tasks(execution_id)
@@ -641,3 +653,10 @@ class Occo:
 
     def events(self, infra_id: str | None = None, limit: int = 50) -> list[EventRecord]:
         return self._reader.events.recent(infra_id=infra_id, limit=limit)
+
+
+def _as_written(implementation: dict[str, Any]) -> dict[str, Any]:
+    """A stored implementation without occo's notes on where it was written."""
+    from occo.model.templates import ORIGINS_KEY
+
+    return {k: v for k, v in implementation.items() if k != ORIGINS_KEY}

@@ -7,15 +7,25 @@ a node needs it (so no cloud SDK is imported to list infrastructures).
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import threading
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from occo.configure.base import ConfigEnv, ConfigManager
 from occo.errors import DescriptionError
 from occo.health.base import HealthCheck
 from occo.resources.base import HandlerEnv, ResourceHandler
 
 RESOURCE_GROUP = "occo.resource_handlers"
+CONFIG_GROUP = "occo.config_managers"
+#: Resource types Occopus itself no longer accepts, and what to use instead.
+RETIRED = {
+    "occi": "Occopus dropped OCCI in release 1.8; describe the node for the cloud's "
+            "nova or ec2 interface instead",
+    "azure": "Occopus 1.10 renamed this type: write 'type: azure_vm'",
+}
 HEALTH_GROUP = "occo.health_checks"
 
 
@@ -31,6 +41,7 @@ class PluginRegistry:
         self._points: dict[str, dict[str, EntryPoint]] = {}
         self._handlers: dict[str, ResourceHandler] = {}
         self._checks: dict[str, HealthCheck] = {}
+        self._managers: dict[str, ConfigManager | None] = {}
         self._lock = threading.RLock()
 
     def _group(self, group: str) -> dict[str, EntryPoint]:
@@ -43,8 +54,11 @@ class PluginRegistry:
         """The plugin class registered as ``name``; a clear error listing the others."""
         point = self._group(group).get(name)
         if point is None:
-            raise DescriptionError(f"{unknown} '{name}' (available: "
-                                   f"{', '.join(sorted(self._group(group)))})")
+            known = sorted(self._group(group))
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = RETIRED.get(name) or (f"did you mean '{close[0]}'?" if close else "")
+            raise DescriptionError(f"{unknown} '{name}' (available: {', '.join(known)})"
+                                   + (f"; {hint}" if hint else ""))
         return point.load()
 
     def handler(self, resource_type: str) -> ResourceHandler:
@@ -54,6 +68,7 @@ class PluginRegistry:
                 if resource_type not in self._handlers:
                     cls = self._load(RESOURCE_GROUP, resource_type,
                                      "no resource handler for type")
+                    _check_installed(f"resource type '{resource_type}'", cls)
                     self._handlers[resource_type] = cls(self.env)
                 handler = self._handlers[resource_type]
         return handler
@@ -72,5 +87,32 @@ class PluginRegistry:
         """The resource types a handler is registered for (no plugin is imported)."""
         return set(self._group(RESOURCE_GROUP))
 
+    def config_manager(self, kind: str | None) -> ConfigManager | None:
+        """The server-side config manager of a ``config_management`` type, or None for
+        types that only shape user data (puppet_solo, jobs)."""
+        if not kind:
+            return None
+        if kind not in self._managers:
+            with self._lock:
+                if kind not in self._managers:
+                    point = self._group(CONFIG_GROUP).get(kind)
+                    manager = None
+                    if point is not None:
+                        cls = point.load()
+                        _check_installed(f"config_management type '{kind}'", cls)
+                        manager = cls(ConfigEnv(self.env.auth_data, self.env.auth_source))
+                    self._managers[kind] = manager
+        return self._managers[kind]
+
     def config_model(self, resource_type: str) -> Any:
         return type(self.handler(resource_type)).config_model
+
+
+def _check_installed(what: str, cls: type[ResourceHandler] | type[ConfigManager]) -> None:
+    """Refuse a plugin whose SDK is not installed, naming the extra that installs it
+    (looked up without importing it, so a check costs nothing)."""
+    for module, extra in cls.requires.items():
+        if importlib.util.find_spec(module) is None:
+            raise DescriptionError(
+                f"{what} needs the Python package '{module}', which is not installed: "
+                f"pip install 'occo[{extra}]'")

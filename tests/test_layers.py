@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "occo.health": {"occo.model"},
     "occo.context": {"occo.model", "occo.configure"},   # user data carries config jobs
     "occo.configure": {"occo.model", "occo.context"},
-    "occo.registry": {"occo.resources", "occo.health"},
+    "occo.registry": {"occo.resources", "occo.health", "occo.configure"},
     "occo.reportlog": set(),
     "occo.periodic": set(),
     "occo.logsetup": set(),

@@ -50,6 +50,10 @@ def _print_plan(result: Any, previews: dict[str, Any] | None = None) -> None:
         deps = f" (after {', '.join(node.dependees)})" if node.dependees else ""
         click.echo(f"  {name}: create {plan.create.get(name, 0)} x {node.node_type} "
                    f"on {node.resource_type}, target {plan.targets.get(name)}{deps}")
+    for dep in result.description.implicit_dependencies() if result.description else []:
+        click.echo(f"  {dep.dependent} waits for {dep.dependee}: {dep.extras['implicit']}")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
     if plan.drop:
         click.echo(f"  drop {len(plan.drop)} instance(s): {', '.join(plan.drop)}")
     if plan.empty:
@@ -71,7 +75,7 @@ def _print_plan(result: Any, previews: dict[str, Any] | None = None) -> None:
 @click.option("--parallelize", is_flag=True, help="Create independent nodes concurrently.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Calls in flight per resource handler (implies --parallelize).")
-@click.option("-i", "--infra_id", "--infra-id", "infra_id", default=None,
+@click.option("-i", "--infra_id", "--infraid", "--infra-id", "infra_id", default=None,
               help="Update this existing infrastructure instead of building a new one.")
 @click.option("--dry-run", "--dry_run", "dry_run", is_flag=True,
               help="Validate and print the plan; create nothing.")

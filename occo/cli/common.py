@@ -23,7 +23,12 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def config_options(fn: F) -> F:
-    """``--cfg`` and ``--auth_data_path`` as Occopus spells them, and occo's log flags."""
+    """``--cfg`` and ``--auth_data_path`` as Occopus spells them, ``--version``, and
+    occo's log flags."""
+    from occo import __version__
+
+    fn = click.version_option(__version__, "--version", prog_name="occo",
+                              message="%(prog)s %(version)s")(fn)
     fn = click.option("--log-format", "log_format",
                       type=click.Choice(["console", "json"]), default=None,
                       expose_value=False, callback=_remember,

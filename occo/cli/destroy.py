@@ -34,7 +34,7 @@ def _finish_on_sigterm(infra_id: str) -> None:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @config_options
-@click.option("-i", "--infra_id", "--infra-id", "infra_id", required=True,
+@click.option("-i", "--infraid", "--infra_id", "--infra-id", "infra_id", required=True,
               help="Identifier of the infrastructure to destroy.")
 @handle_errors
 def main(cfg_path: str | None, auth_data_path: str | None, infra_id: str) -> None:

@@ -36,10 +36,11 @@ def _report_text(infra_id: str, report: dict[str, Any], events: list[Any]) -> st
 @click.option("--parallelize", is_flag=True, help="Act on instances concurrently.")
 @click.option("-l", "--list", "list_", is_flag=True, help="List the infrastructures.")
 @click.option("-r", "--report", is_flag=True, help="Report on the infrastructure given by -i.")
-@click.option("-i", "--infra_id", "--infra-id", "infra_id", default=None,
+@click.option("-i", "--infraid", "--infra_id", "--infra-id", "infra_id", default=None,
               help="The infrastructure to report on or maintain.")
 @click.option("-c", "--cyclic", is_flag=True, help="Maintain continuously.")
-@click.option("-t", "interval", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("-t", "--interval", "interval", type=click.FloatRange(min=0, min_open=True),
+              default=None,
               help="Seconds between maintenance passes (default 10).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of stdout.")

@@ -12,7 +12,7 @@ from occo.cli.common import config_options, err, handle_errors, open_api
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @config_options
-@click.option("-i", "--infra_id", "--infra-id", "infra_id", required=True,
+@click.option("-i", "--infraid", "--infra_id", "--infra-id", "infra_id", required=True,
               help="The infrastructure holding the node.")
 @click.option("-n", "--node", "node_name", required=True, help="The node to scale.")
 @click.option("-c", "--changescale", type=int, default=None,

@@ -91,6 +91,7 @@ class AuthData:
 
     def __init__(self, entries: list[AuthEntry], source: str | None = None) -> None:
         self.entries = entries
+        self.found = source is not None or bool(entries)   # False: no auth_data.yaml at all
         self.source = source or "auth_data.yaml"
         self.redactor = Redactor(s for e in entries for s in _secret_values(e.auth_data))
 
@@ -103,10 +104,7 @@ class AuthData:
         """The one entry of ``section`` whose filter is a sub-dict of ``wanted``."""
         found = self.find(section, wanted)
         if found is None:
-            known = [e.describe() for e in self.entries if e.section == section]
-            hint = f" (entries: {'; '.join(known)})" if known else " (it has none)"
-            raise ConfigError(f"{self.source}: no {section} entry matches {_what(section)} "
-                              f"{describe_section(wanted)}{hint}")
+            raise ConfigError(self._no_match(section, _what(section), wanted))
         return found
 
     def find(self, section: str, wanted: Mapping[str, Any]) -> AuthEntry | None:
@@ -120,6 +118,20 @@ class AuthData:
                 f"entry: {' and '.join(e.describe() for e in found)}; make them distinct "
                 "(add 'endpoint' or 'name' to the entries)")
         return found[0] if found else None
+
+    def _no_match(self, section: str, what: str, wanted: Mapping[str, Any]) -> str:
+        """Why no entry applies, and what to add."""
+        needs = f"{what} {describe_section(wanted)} needs credentials"
+        add = (f"add a '{section}:' entry with type: {wanted.get('type')} (and the keys that "
+               "tell it apart) and its auth_data")
+        if not self.found:
+            return (f"{needs}, but no auth_data.yaml was found (looked at --auth_data_path, "
+                    f"$OCCOPUS_CONFIG_PATH, ~/.occopus/, ./ and /etc/occopus/); {add}")
+        known = [e.describe() for e in self.entries if e.section == section]
+        if not known:
+            return f"{self.source}: {needs}, but the file has no '{section}:' entries; {add}"
+        return (f"{self.source}: no {section} entry matches {what} "
+                f"{describe_section(wanted)} (entries: {'; '.join(known)})")
 
     def for_resource(self, resource: Mapping[str, Any]) -> tuple[AuthEntry, dict[str, Any]]:
         """The matching entry of ``resource:`` and its credentials."""

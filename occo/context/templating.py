@@ -9,13 +9,15 @@ User templates can never reach Python internals (SandboxedEnvironment).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from occo.errors import DescriptionError
+from occo.model.templates import ORIGINS_KEY, origin_of
+from occo.model.yamlio import DataPath, format_path
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class TemplateContext:
     variables: Mapping[str, Any] = field(default_factory=dict)
     addresses: Mapping[str, NodeAddresses] = field(default_factory=dict)
     attributes: Mapping[str, Any] = field(default_factory=dict)   # contextualisation attributes
+    extras: Mapping[str, Any] = field(default_factory=dict)       # more names (ip, puppet...)
+    origins: Mapping[str, Any] = field(default_factory=dict)      # where templates start
 
 
 def cut(value: Any, start: int | None = None, end: int | None = None) -> str:
@@ -83,25 +87,64 @@ class TemplateRenderer:
             "variables": dict(ctx.variables), "infra_id": ctx.infra_id,
             "infra_name": ctx.infra_name, "name": ctx.node_name, "node_id": ctx.instance_id,
             "getip": getip, "getprivip": getprivip, "getipall": getipall, "cut": cut,
-            "attributes": dict(ctx.attributes),
+            "attributes": dict(ctx.attributes), **ctx.extras,
         }
 
-    def render(self, template: str, ctx: TemplateContext, *, what: str = "template") -> str:
+    def render(self, template: str, ctx: TemplateContext, *, what: str = "template",
+               path: DataPath = ()) -> str:
+        """Render one template; an error names the node and, when the node definition
+        recorded it, the template's file and line."""
         if "{{" not in template and "{%" not in template:
             return template
         try:
             return self._env.from_string(template).render(self.namespace(ctx))
-        except DescriptionError:
-            raise
-        except TemplateError as exc:
-            raise DescriptionError(f"{what} of node '{ctx.node_name}': {exc}") from None
+        except (DescriptionError, TemplateError) as exc:
+            message = exc.message if isinstance(exc, DescriptionError) else str(exc)
+            if isinstance(exc, DescriptionError) and exc.location is not None:
+                raise
+            where = origin_of({ORIGINS_KEY: dict(ctx.origins)}, path, _template_line(exc))
+            raise DescriptionError(f"{what} of node '{ctx.node_name}': {message}",
+                                   location=where,
+                                   path=format_path(path) if where else None) from None
 
-    def render_tree(self, value: Any, ctx: TemplateContext, *, what: str = "template") -> Any:
+    def render_tree(self, value: Any, ctx: TemplateContext, *, what: str = "template",
+                    path: DataPath = ()) -> Any:
         """Render every string inside nested dicts/lists."""
         if isinstance(value, str):
-            return self.render(value, ctx, what=what)
+            return self.render(value, ctx, what=what, path=path)
         if isinstance(value, list):
-            return [self.render_tree(v, ctx, what=what) for v in value]
+            return [self.render_tree(v, ctx, what=what, path=(*path, i))
+                    for i, v in enumerate(value)]
         if isinstance(value, dict):
-            return {k: self.render_tree(v, ctx, what=what) for k, v in value.items()}
+            return {k: self.render_tree(v, ctx, what=what, path=(*path, k))
+                    for k, v in value.items()}
         return value
+
+
+def _template_line(exc: BaseException) -> int:
+    """The template line an error happened on: given by a syntax error, found in the
+    traceback (Jinja maps template frames to ``<template>`` lines) otherwise."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return int(line or 1)
+
+
+#: Health checks fill in the instance's address themselves, once it is known.
+IP_PLACEHOLDER = "{{ip}}"
+_HEALTH_SETTINGS = frozenset({"timeout", "type", "ping"})
+
+
+def render_health_check(renderer: TemplateRenderer, spec: Mapping[str, Any],
+                        ctx: TemplateContext) -> dict[str, Any]:
+    """A node's ``health_check`` for one instance: every value a template rendered with
+    the node's names (``variables``, ``infra_id``...), as Occopus renders its URLs and
+    database logins; ``{{ip}}`` is kept for the check to fill in."""
+    ctx = replace(ctx, extras={**ctx.extras, "ip": IP_PLACEHOLDER})
+    return {key: value if key in _HEALTH_SETTINGS
+            else renderer.render_tree(value, ctx, what=f"health_check {key}",
+                                      path=("health_check", key))
+            for key, value in spec.items()}

@@ -1,7 +1,8 @@
 """Turn a node's contextualisation (and config management) into the user data a cloud gets.
 
-* ``cloudinit``: the ``context_template`` rendered (a mapping from
-  ``!yaml_import`` is dumped as ``#cloud-config`` YAML first). Its
+* ``cloudinit``: the ``context_template`` rendered (in a mapping from
+  ``!yaml_import``, each string is rendered, then the mapping is written out
+  as a ``#cloud-config`` document). Its
   ``attributes`` are rendered too and reachable in the template as
   ``attributes.<name>``.
 * ``basic``: no user data of its own; ``attributes`` still feed config management.
@@ -26,7 +27,11 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from typing import Any
 
-from occo.configure.cloudinit import config_management_fragment
+from occo.configure.cloudinit import (
+    config_management_fragment,
+    config_management_names,
+    rendered_section,
+)
 from occo.configure.jobs import JobPlan, plan_jobs
 from occo.context.templating import NodeAddresses, TemplateContext, TemplateRenderer
 from occo.errors import DescriptionError
@@ -63,7 +68,8 @@ def render_attributes(renderer: TemplateRenderer, section: Mapping[str, Any] | N
     if not isinstance(attributes, Mapping):
         raise DescriptionError(f"node '{ctx.node_name}': contextualisation attributes must be "
                                "a mapping")
-    return dict(renderer.render_tree(dict(attributes), ctx, what="contextualisation attributes"))
+    return dict(renderer.render_tree(dict(attributes), ctx, what="contextualisation attributes",
+                                     path=("contextualisation", "attributes")))
 
 
 def _own_user_data(renderer: TemplateRenderer, section: Mapping[str, Any] | None,
@@ -73,10 +79,18 @@ def _own_user_data(renderer: TemplateRenderer, section: Mapping[str, Any] | None
         template = section.get("context_template") if section else None
         if template is None:
             return None
-        return renderer.render(template_text(template), ctx, what="context_template")
+        where = ("contextualisation", "context_template")
+        if isinstance(template, str):
+            return renderer.render(template, ctx, what="context_template", path=where)
+        # a YAML document: each string rendered in its place, then written out, so a
+        # value with quotes or colons stays one YAML string
+        return template_text(renderer.render_tree(template, ctx, what="context_template",
+                                                  path=where))
     if kind == "docker" and section:
-        env = renderer.render_tree(section.get("env"), ctx, what="docker env")
-        command = renderer.render_tree(section.get("command"), ctx, what="docker command")
+        env = renderer.render_tree(section.get("env"), ctx, what="docker env",
+                                   path=("contextualisation", "env"))
+        command = renderer.render_tree(section.get("command"), ctx, what="docker command",
+                                       path=("contextualisation", "command"))
         if isinstance(env, list):
             env = dict(str(item).partition("=")[::2] for item in env)
         return json.dumps({"env": env or {}, "command": command}, sort_keys=True)
@@ -91,16 +105,27 @@ def render_user_data(renderer: TemplateRenderer, section: dict[str, Any] | None,
     ``include_jobs=False`` leaves orchestration jobs out, for handlers that
     run them themselves (:class:`occo.resources.base.Configurable`).
     """
+    names = config_management_names(rendered_section(config_management, renderer, ctx))
+    ctx = dataclasses.replace(ctx, extras={**ctx.extras, **names})
     attributes = render_attributes(renderer, section, ctx)
     ctx = dataclasses.replace(ctx, attributes=attributes)
     own = _own_user_data(renderer, section, ctx)
-    fragment = config_management_fragment(config_management, attributes, renderer, ctx,
+    fragment = config_management_fragment(config_management, renderer, ctx,
                                           include_jobs=include_jobs)
     if fragment and (section or {}).get("type") == "docker":
         raise DescriptionError(f"node '{ctx.node_name}': config_management "
                                f"'{(config_management or {}).get('type')}' is delivered by "
                                "cloud-init, which a docker contextualisation does not have")
     return merge_user_data(own, fragment, node_name=ctx.node_name)
+
+
+def managed_parts(renderer: TemplateRenderer, section: dict[str, Any] | None,
+                  config_management: Mapping[str, Any] | None,
+                  ctx: TemplateContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a server-side config manager registers: the rendered ``config_management``
+    section and the rendered contextualisation ``attributes``."""
+    rendered = rendered_section(config_management, renderer, ctx) or {}
+    return rendered, render_attributes(renderer, section, ctx)
 
 
 def merge_user_data(base: str | None, fragment: Mapping[str, Any] | None, *,
@@ -173,11 +198,13 @@ def preview_node(renderer: TemplateRenderer, *, infra_id: str, infra_name: str,
                  node_name: str, dependees: tuple[str, ...], variables: Mapping[str, Any],
                  contextualisation: dict[str, Any] | None,
                  config_management: Mapping[str, Any] | None,
-                 runs_jobs: bool) -> ContextPreview:
+                 runs_jobs: bool, origins: Mapping[str, Any] | None = None) -> ContextPreview:
     """Render a node's user data with placeholder addresses and instance id."""
     ctx = TemplateContext(infra_id=infra_id, infra_name=infra_name, node_name=node_name,
                           instance_id="<node_id>", variables=dict(variables),
-                          addresses={d: placeholder_address(d) for d in dependees})
+                          addresses={d: placeholder_address(d) for d in dependees},
+                          origins=origins or {},
+                          extras={"occo": {"scaling_token": "<scaling token>"}})
     user_data = render_user_data(renderer, contextualisation, ctx, config_management,
                                  include_jobs=not runs_jobs)
     plan: JobPlan | None = plan_jobs(config_management, renderer, ctx) if runs_jobs else None

@@ -21,14 +21,23 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from occo.configure.base import ConfigManager, ManagedNode
 from occo.configure.jobs import JobPlan, plan_jobs
 from occo.context.templating import NodeAddresses, TemplateContext, TemplateRenderer
-from occo.context.userdata import render_user_data
-from occo.engine.readiness import ProbeResult, Verdict, probe, probe_running, state_verdict
+from occo.context.userdata import managed_parts, render_user_data
+from occo.engine.readiness import (
+    ProbeResult,
+    Verdict,
+    health_spec_for,
+    probe,
+    probe_running,
+    state_verdict,
+)
 from occo.engine.runtime import InfraRuntime, NodeRuntime
 from occo.engine.tasks import Task, TaskStatus
 from occo.errors import OccoError
 from occo.model.states import InstanceState
+from occo.model.tokens import new_scaling_token
 from occo.model.validation import validate_section
 from occo.registry import PluginRegistry
 from occo.resources.base import (
@@ -71,6 +80,9 @@ class _Live:
     poll_interval: float = FIRST_POLL
     last_reason: str = ""
     jobs: JobPlan | None = None      # run by a Configurable handler once RUNNING
+    health: dict[str, Any] = field(default_factory=dict)   # rendered for this instance
+    token_digest: str | None = None  # of the scaling token its templates were given
+    managed: tuple[ConfigManager, ManagedNode] | None = None   # registered before create
 
 
 @dataclass
@@ -150,6 +162,7 @@ class CreateExecutor:
         self._health: dict[str, dict[str, Any]] = {}
         self._batch_states: dict[str, bool] = {}
         self._configurable: dict[str, bool] = {}
+        self._visible: dict[str, list[str]] = {}
         for node in self.infra.nodes.values():
             self._health[node.name] = node.health_check
             waits_on = [d for d in dict.fromkeys(node.dependees) if self._remaining.get(d, 0)]
@@ -249,7 +262,8 @@ class CreateExecutor:
         now, mono = time.time(), time.monotonic()
         for live, request in prepared:
             self._writes.append((live.task.instance_id, InstanceState.CREATING,
-                                 {"resource_config": request.config.model_dump(mode="json")}))
+                                 {"resource_config": request.config.model_dump(mode="json"),
+                                  "scaling_token_hash": live.token_digest}))
             rtype = live.node.resource_type
             self._in_flight_creates[rtype] = self._in_flight_creates.get(rtype, 0) + 1
             live.task.started_at = now
@@ -264,12 +278,17 @@ class CreateExecutor:
 
     def _prepare(self, live: _Live) -> CreateRequest:
         node = live.node
+        token, live.token_digest = new_scaling_token()
+        if node.name not in self._visible:      # whose addresses its templates may use
+            self._visible[node.name] = [*self.infra.ancestors(node.name), node.name]
         ctx = TemplateContext(
             infra_id=self.infra.infra_id, infra_name=self.infra.infra_name,
             node_name=node.name, instance_id=live.task.instance_id,
-            variables={**self.infra.variables, **node.variables},
-            addresses={dep: self._node_addresses(dep) for dep in node.dependees})
-        rendered = self.renderer.render_tree(node.resource, ctx, what="resource section")
+            variables=dict(node.variables),
+            addresses={dep: self._node_addresses(dep) for dep in self._visible[node.name]},
+            origins=node.origins, extras={"occo": {"scaling_token": token}})
+        rendered = self.renderer.render_tree(node.resource, ctx, what="resource section",
+                                             path=("resource",))
         model = self.registry.config_model(node.resource_type)
         config = validate_section(model, rendered, f"node '{node.name}' resource")
         rtype = node.resource_type
@@ -279,6 +298,9 @@ class CreateExecutor:
         user_data = render_user_data(self.renderer, node.contextualisation, ctx,
                                      node.config_management, include_jobs=not runs_jobs)
         live.jobs = plan_jobs(node.config_management, self.renderer, ctx) if runs_jobs else None
+        live.health = health_spec_for(self.renderer, self.infra, node, live.task.instance_id,
+                                      ctx.addresses)
+        live.managed = self._managed(node, ctx)
         return CreateRequest(infra_id=self.infra.infra_id, instance_id=live.task.instance_id,
                              node_name=node.name, config=config, user_data=user_data)
 
@@ -293,7 +315,23 @@ class CreateExecutor:
             self._address_views[node_name] = view
         return view
 
+    def _managed(self, node: NodeRuntime, ctx: TemplateContext
+                 ) -> tuple[ConfigManager, ManagedNode] | None:
+        """The node as its server-side config manager (chef) will register it."""
+        manager = self.registry.config_manager((node.config_management or {}).get("type"))
+        if manager is None:
+            return None
+        section, attributes = managed_parts(self.renderer, node.contextualisation,
+                                            node.config_management, ctx)
+        if node.connections:
+            attributes = {**attributes, "connections": [dict(c) for c in node.connections]}
+        return manager, ManagedNode(self.infra.infra_id, node.name, ctx.instance_id, section,
+                                    attributes, node.synch_attributes)
+
     def _call_create(self, live: _Live, request: CreateRequest) -> tuple[CreateResult, ResourceRef]:
+        if live.managed is not None:
+            manager, managed = live.managed
+            manager.register(managed)
         handler = self.registry.handler(live.node.resource_type)
         result = handler.create(request)
         ref = ResourceRef(request.instance_id, result.resource_id, request.config, result.data)
@@ -331,7 +369,7 @@ class CreateExecutor:
             for live in lives:
                 assert live.ref is not None
                 self._submit(Work.PROBE, live.task.instance_id, probe, self.registry, rtype,
-                             live.ref, self._health[live.node.name], live.address, live.jobs)
+                             live.ref, live.health, live.address, live.jobs, live.managed)
 
     def _answers_many(self, rtype: str, handler: object) -> bool:
         if rtype not in self._batch_states:
@@ -357,8 +395,8 @@ class CreateExecutor:
                 continue
             assert live.ref is not None
             self._submit(Work.PROBE, instance_id, probe_running, self.registry,
-                         live.node.resource_type, live.ref, self._health[live.node.name],
-                         live.address, live.jobs)
+                         live.node.resource_type, live.ref, live.health, live.address,
+                         live.jobs, live.managed)
 
     def _schedule_poll(self, live: _Live, delay: float) -> None:
         heapq.heappush(self._polls, (time.monotonic() + delay, live.task.instance_id))

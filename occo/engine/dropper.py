@@ -14,6 +14,8 @@ instance touches only the nodes it held back.
 
 from __future__ import annotations
 
+import json
+import logging
 import queue
 import threading
 import time
@@ -21,13 +23,17 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+from occo.configure.base import ManagedNode
 from occo.engine.tasks import Task, TaskAction, TaskStatus
 from occo.model.states import InstanceState, ResourceState
 from occo.registry import PluginRegistry
 from occo.resources.base import Recoverable, ResourceRef
 from occo.store.records import InstanceRecord
 from occo.store.store import Store
+
+log = logging.getLogger(__name__)
 
 CONFIRM_FIRST_POLL = 0.05
 CONFIRM_MAX_POLL = 2.0
@@ -57,6 +63,8 @@ class DropExecutor:
         self.destroy_timeout = destroy_timeout
         self.progress = progress or (lambda _task: None)
         self.cancel = cancel or threading.Event()   # set: start no new drop
+        self._lock = threading.Lock()
+        self._sections: dict[str, dict[str, dict[str, Any]]] = {}   # infra -> node -> section
 
     def run(self, instances: list[InstanceRecord]) -> DropOutcome:
         todo = [i for i in instances if i.state != InstanceState.DESTROYED]
@@ -64,6 +72,7 @@ class DropExecutor:
                                 queued_at=time.time())
                        for i in todo}
         self._left: list[tuple[str, str]] = []
+        self._never_created: set[str] = set()     # dropped without a resource to destroy
         self._remaining = Counter(i.node_name for i in todo)
         self._index_dependents()
         self._ready: dict[str, deque[InstanceRecord]] = {}   # resource type -> droppable
@@ -138,6 +147,8 @@ class DropExecutor:
                 task.status = TaskStatus.DESTROYING
                 self.progress(task)
                 if inst.state == InstanceState.PENDING or inst.id in refused:
+                    if inst.state == InstanceState.PENDING:
+                        self._never_created.add(inst.id)
                     finished.append((inst, refused.get(inst.id)))
                     continue
                 self._per_type[inst.resource_type] = self._per_type.get(inst.resource_type, 0) + 1
@@ -178,7 +189,8 @@ class DropExecutor:
             task.ended_at = now
             error = errors.get(inst.id)
             if error is None:
-                task.status = TaskStatus.DESTROYED
+                task.status = (TaskStatus.DISCARDED if inst.id in self._never_created
+                               else TaskStatus.DESTROYED)
             else:
                 task.status = TaskStatus.FAILED
                 task.error = error
@@ -211,9 +223,29 @@ class DropExecutor:
                 handler = self.registry.handler(inst.resource_type)
                 handler.destroy(ref)
                 self._confirm_gone(ref, inst.resource_type)
+            else:
+                with self._lock:
+                    self._never_created.add(inst.id)
+            self._forget_configured(inst)
             return None
         except Exception as exc:  # noqa: BLE001 - any failure leaves the record
             return str(exc) or type(exc).__name__
+
+    def _forget_configured(self, inst: InstanceRecord) -> None:
+        """Tell the node's server-side config manager (chef) the instance is gone. Its
+        failure is logged, never stops a destroy: as in Occopus, the server's record
+        of a node is not a resource."""
+        with self._lock:
+            if inst.infra_id not in self._sections:
+                self._sections[inst.infra_id] = config_sections(self.store, inst.infra_id)
+            section = self._sections[inst.infra_id].get(inst.node_name) or {}
+        try:
+            manager = self.registry.config_manager(section.get("type"))
+            if manager is not None:
+                manager.drop(ManagedNode(inst.infra_id, inst.node_name, inst.id, section))
+        except Exception as exc:  # noqa: BLE001 - logged; the resource itself is gone
+            log.warning("could not remove %s %s from its config manager: %s", inst.node_name,
+                        inst.id, exc)
 
     def _confirm_gone(self, ref: ResourceRef, resource_type: str) -> None:
         handler = self.registry.handler(resource_type)
@@ -228,3 +260,26 @@ class DropExecutor:
                                    f"after {self.destroy_timeout:g} s")
             time.sleep(interval)
             interval = min(CONFIRM_MAX_POLL, interval * 1.5)
+
+
+def config_sections(store: Store, infra_id: str) -> dict[str, dict[str, Any]]:
+    """Node name -> the ``config_management`` section it was built with."""
+    return {n.name: dict((n.implementation or {}).get("config_management") or {})
+            for n in store.infras.nodes(infra_id)}
+
+
+def forget_infrastructure(store: Store, registry: PluginRegistry, infra_id: str) -> None:
+    """Remove what a destroyed infrastructure left on config-management servers."""
+    seen: set[str] = set()
+    for section in config_sections(store, infra_id).values():
+        key = json.dumps(section, sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            manager = registry.config_manager(section.get("type"))
+            if manager is not None:
+                manager.drop_infrastructure(infra_id, section)
+        except Exception as exc:  # noqa: BLE001 - logged, as above
+            log.warning("could not remove infrastructure %s from its config manager: %s",
+                        infra_id, exc)

@@ -7,6 +7,7 @@ infrastructure record that is removed only once its resources are gone.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pydantic import ValidationError
+
+from occo.engine.dropper import forget_infrastructure
 from occo.engine.leasing import DEFAULT_TTL, exclusive, lease_lost_message, make_holder
 from occo.engine.orphans import HALF_CREATED, find_orphans
 from occo.engine.plan import ObservedInstance, Plan, WantedNode, orphan_transition, plan_build
@@ -23,6 +27,7 @@ from occo.engine.runtime import InfraRuntime, NodeRuntime, choose_implementation
 from occo.engine.watch import watch_requests
 from occo.errors import (
     BuildFailed,
+    ConfigError,
     DescriptionError,
     DestroyIncomplete,
     Interrupted,
@@ -30,11 +35,16 @@ from occo.errors import (
     OccoError,
 )
 from occo.model.description import InfraDescription, check_node_types
+from occo.model.mappings import mapping_notes
 from occo.model.states import ExecutionStatus, InfraState, InstanceState
+from occo.model.templates import origin_of, template_dependencies
 from occo.model.vocabulary import Workflow
 from occo.registry import PluginRegistry
+from occo.resources.base import Credentialed
 from occo.store.records import InfraRecord, InstanceRecord, NodeRecord
 from occo.store.store import Store
+
+log = logging.getLogger(__name__)
 
 __all__ = ["BuildResult", "Lifecycle", "Progress", "RunOptions", "plan_for", "resolve_runtime"]
 
@@ -62,27 +72,80 @@ class BuildResult:
     plan: Plan
     report: dict[str, Any] | None = None
     nodes: dict[str, NodeRuntime] = field(default_factory=dict)
+    description: InfraDescription | None = None   # with the dependencies templates imply
+    notes: list[str] = field(default_factory=list)  # what of the description has no effect
 
 
 def resolve_runtime(store: Store, registry: PluginRegistry, desc: InfraDescription,
-                    infra_id: str) -> InfraRuntime:
-    """Join each node with its implementation; unknown types fail here, with location."""
+                    infra_id: str) -> tuple[InfraDescription, InfraRuntime]:
+    """Join each node with its implementation; unknown types fail here, with location.
+
+    The description returned also waits for the nodes its templates ask about
+    (see :mod:`occo.model.templates`).
+    """
     check_node_types(desc, store.node_defs.types())
+    chosen = {}
+    for index, node in enumerate(desc.nodes):
+        where = desc.location_of(("nodes", index, "filter"))
+        chosen[node.name] = choose_implementation(node.name, store.node_defs.get(node.type),
+                                                  node.filter, where)
+    desc = desc.with_template_dependencies(template_dependencies(
+        desc.variables, [(n.name, n.variables, chosen[n.name]) for n in desc.nodes]))
+    for node in desc.nodes:
+        _check_plugins(registry, node.name, node.type, chosen[node.name])
+    return desc, infra_runtime(infra_id, desc, chosen.__getitem__)
 
-    def implementation(name: str) -> dict[str, Any]:
-        node = desc.node(name)
-        where = desc.location_of(("nodes", desc.node_names.index(name), "filter"))
-        impl = choose_implementation(name, store.node_defs.get(node.type), node.filter, where)
-        registry.handler(str(impl["resource"]["type"]))  # a missing plugin fails now
-        for check in check_names(impl.get("health_check") or {}):
+
+def _check_plugins(registry: PluginRegistry, name: str, node_type: str,
+                   impl: dict[str, Any]) -> None:
+    """The node's handler and health checks exist (and their SDKs are installed), and
+    its resource's credentials can be found; a refusal names where the node
+    definition says so."""
+    def refuse(exc: DescriptionError, at: tuple[str, ...]) -> DescriptionError:
+        return DescriptionError(f"node '{name}' (type '{node_type}'): {exc.message}",
+                                location=origin_of(impl, at))
+
+    try:
+        handler = registry.handler(str(impl["resource"]["type"]))
+    except DescriptionError as exc:
+        raise refuse(exc, ("resource", "type")) from None
+    for check in check_names(impl.get("health_check") or {}):
+        try:
+            registry.health_check(check)
+        except DescriptionError as exc:
+            raise refuse(exc, ()) from None
+    registry.config_manager((impl.get("config_management") or {}).get("type"))
+    if isinstance(handler, Credentialed):
+        try:
+            config = handler.config_model.model_validate(impl["resource"])
+        except ValidationError:
+            config = None        # templated values: checked once rendered, at create
+        if config is not None:
             try:
-                registry.health_check(check)
-            except DescriptionError as exc:
-                raise DescriptionError(f"node '{name}' (type '{node.type}'): "
-                                       f"{exc.message}") from None
-        return impl
+                handler.check_credentials(config)
+            except ConfigError as exc:
+                raise ConfigError(f"node '{name}' (type '{node_type}'): {exc.message}",
+                                  location=origin_of(impl, ())) from None
 
-    return infra_runtime(infra_id, desc, implementation)
+
+def config_manager_problems(registry: PluginRegistry,
+                            runtime: InfraRuntime) -> list[ConfigError]:
+    """Why a node could not be registered with its config-management server (e.g. no
+    chef credentials in auth_data.yaml). A build refuses the first before anything is
+    created; a dry run notes them all (Occopus's generic tutorial auth_data.yaml has
+    no chef entry, and its chef tutorial should still validate)."""
+    found: list[ConfigError] = []
+    for node in runtime.nodes.values():
+        manager = registry.config_manager((node.config_management or {}).get("type"))
+        if manager is None or node.config_management is None:
+            continue
+        try:
+            manager.check(node.config_management)
+        except ConfigError as exc:
+            found.append(ConfigError(f"node '{node.name}' (type '{node.node_type}'): "
+                                     f"{exc.message}",
+                                     location=origin_of(node.implementation, ())))
+    return found
 
 
 def stored_runtime(infra: InfraRecord, nodes: list[NodeRecord]) -> InfraRuntime:
@@ -170,10 +233,17 @@ class Lifecycle:
         if infra_id is not None:
             self.store.infras.get(infra_id)   # an unknown id fails here, before any work
         the_id = infra_id or str(uuid.uuid4())
-        runtime = resolve_runtime(self.store, self.registry, desc, the_id)
+        desc, runtime = resolve_runtime(self.store, self.registry, desc, the_id)
+        notes = mapping_notes(desc, lambda name: runtime.nodes[name].uses_chef)
+        unregistrable = config_manager_problems(self.registry, runtime)
         plan = plan_for(self.store, desc, infra_id)
         if dry_run:
-            return BuildResult(the_id, None, plan, nodes=runtime.nodes)
+            return BuildResult(the_id, None, plan, nodes=runtime.nodes, description=desc,
+                               notes=notes + [str(e) for e in unregistrable])
+        if unregistrable:
+            raise unregistrable[0]
+        for note in notes:
+            log.warning("%s", note)
         holder = make_holder()
         workflow = Workflow.UPDATE if updating else Workflow.BUILD
         cancel = cancel or threading.Event()     # losing the lease cancels, as Ctrl+C does
@@ -263,7 +333,8 @@ class Lifecycle:
         if error is None and not cancelled:
             self.store.infras.set_state(the_id, InfraState.READY)
             report = run.finish(ExecutionStatus.TERMINATED, None)
-            return BuildResult(the_id, run.execution_id, plan, report, job.runtime.nodes)
+            return BuildResult(the_id, run.execution_id, plan, report, job.runtime.nodes,
+                               job.desc)
 
         # First failure (or cancel): report what every instance is doing, then roll back.
         message = "interrupted by the user" if cancelled else str(error)
@@ -294,6 +365,7 @@ class Lifecycle:
             self.store.infras.set_state(the_id, InfraState.READY)
         run.finish(status, message)
         if rollback.ok and job.options.rollback and job.previous is None:
+            forget_infrastructure(self.store, self.registry, the_id)
             self.store.infras.delete(the_id)
         if cancelled:
             raise Interrupted(message)
@@ -319,6 +391,7 @@ class Lifecycle:
             if outcome.ok:
                 report = run.finish(ExecutionStatus.TERMINATED, None)
                 self._end_others(run)
+                forget_infrastructure(self.store, self.registry, infra_id)
                 self.store.infras.delete(infra_id)
                 return report
             self.store.infras.set_state(infra_id, InfraState.FAILED)

@@ -12,10 +12,12 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from occo.context.templating import TemplateRenderer
 from occo.engine.plan import Probe, Verdict
-from occo.engine.readiness import run_health_checks
+from occo.engine.readiness import health_spec_for, run_health_checks
 from occo.engine.recorder import address_of
 from occo.engine.runtime import InfraRuntime
+from occo.errors import OccoError
 from occo.model.states import InstanceState, ResourceState
 from occo.registry import PluginRegistry
 from occo.resources.base import BatchStates, CreateResult, Recoverable, ResourceRef, StateReport
@@ -92,12 +94,24 @@ def refresh(registry: PluginRegistry, runtime: InfraRuntime,
                 checks.append(inst)
     healths: dict[str, tuple[bool, str]] = {}
     if checks:
+        renderer = TemplateRenderer()
         with ThreadPoolExecutor(max_workers=_workers(concurrency)) as pool:
             healths = dict(zip([i.id for i in checks], pool.map(
-                lambda inst: run_health_checks(registry, health[inst.node_name],
-                                               address_of(inst)), checks), strict=True))
+                lambda inst: _check_health(registry, renderer, runtime, inst), checks),
+                strict=True))
     return {inst_id: _verdict(report, healths.get(inst_id, (True, "")))
             for inst_id, report in reports.items()}
+
+
+def _check_health(registry: PluginRegistry, renderer: TemplateRenderer, runtime: InfraRuntime,
+                  inst: InstanceRecord) -> tuple[bool, str]:
+    """One instance's health, its check rendered for it; a template that cannot
+    render makes it unhealthy, never stops the pass."""
+    try:
+        spec = health_spec_for(renderer, runtime, runtime.nodes[inst.node_name], inst.id)
+    except OccoError as exc:
+        return False, str(exc)
+    return run_health_checks(registry, spec, address_of(inst))
 
 
 def _workers(concurrency: int) -> int:

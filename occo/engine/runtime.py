@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from occo.errors import DescriptionError, SourceLocation
 from occo.model.description import InfraDescription
-from occo.model.nodedef import matches_filter
+from occo.model.filters import matches_filter
+from occo.model.mappings import all_mappings, connections, synch_attributes
+from occo.model.templates import ORIGINS_KEY, merge_variables
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,9 @@ class NodeRuntime:
     node_type: str
     dependees: tuple[str, ...]
     implementation: dict[str, Any]
-    variables: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)   # infra, impl, node merged
+    connections: tuple[dict[str, str], ...] = ()   # from dependency mappings (chef)
+    synch_attributes: tuple[str, ...] = ()         # must be exported before it is ready
 
     @property
     def resource(self) -> dict[str, Any]:
@@ -40,6 +44,17 @@ class NodeRuntime:
     @property
     def config_management(self) -> dict[str, Any] | None:
         return self.implementation.get("config_management")
+
+    @property
+    def uses_chef(self) -> bool:
+        """Chef config management: the only one that reads dependency mappings."""
+        return (self.config_management or {}).get("type") == "chef"
+
+    @property
+    def origins(self) -> dict[str, Any]:
+        """Where the implementation and its templates were written (when imported
+        from a file), for messages."""
+        return dict(self.implementation.get(ORIGINS_KEY) or {})
 
 
 def choose_implementation(node_name: str, implementations: list[dict[str, Any]],
@@ -67,20 +82,40 @@ class InfraRuntime:
     def dependents(self, name: str) -> list[str]:
         return sorted(n.name for n in self.nodes.values() if name in n.dependees)
 
+    def ancestors(self, name: str) -> list[str]:
+        return ancestors_of(self.nodes, name)
+
+
+def ancestors_of(nodes: Mapping[str, NodeRuntime], name: str) -> list[str]:
+    """Every node ``name`` waits for, directly or through others: the nodes whose
+    addresses its templates can see (Occopus's "any node of an earlier level")."""
+    seen: set[str] = set()
+    stack = list(nodes[name].dependees)
+    while stack:
+        current = stack.pop()
+        if current not in seen and current in nodes:
+            seen.add(current)
+            stack.extend(nodes[current].dependees)
+    return sorted(seen)
+
 
 def infra_runtime(infra_id: str, desc: InfraDescription,
                   implementation: Callable[[str], dict[str, Any]]) -> InfraRuntime:
     """Join every node of ``desc`` with its implementation (``implementation(name)``).
 
-    The one place where a node's variables are merged: the implementation's
-    defaults, overridden by the node's own.
+    The one place where a node's variables are merged, recursively as Occopus
+    merges them: the infrastructure's, overridden by the implementation's,
+    overridden by the node's own.
     """
     nodes: dict[str, NodeRuntime] = {}
+    mappings = list(all_mappings(desc))
     for spec in desc.nodes:
         impl = implementation(spec.name)
         nodes[spec.name] = NodeRuntime(
             name=spec.name, node_type=spec.type, dependees=tuple(desc.dependees(spec.name)),
             implementation=impl,
-            variables={**(impl.get("variables") or {}), **(spec.variables or {})})
+            variables=merge_variables(desc.variables, impl.get("variables"), spec.variables),
+            connections=tuple(connections(mappings, infra_id, spec.name)),
+            synch_attributes=synch_attributes(mappings, spec.name))
     return InfraRuntime(infra_id=infra_id, infra_name=desc.infra_name,
                         variables=dict(desc.variables or {}), nodes=nodes)

@@ -19,8 +19,10 @@ Example::
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -48,7 +50,13 @@ from occo.model.yamlio import (
     suggest,
 )
 
+if TYPE_CHECKING:
+    from occo.model.templates import TemplateDependency
+
+IMPLICIT = "implicit"     # key of a dependency added because a template asks for it
+
 __all__ = [
+    "IMPLICIT",
     "Dependency",
     "InfraDescription",
     "NodeSpec",
@@ -241,6 +249,44 @@ class InfraDescription(_Strict):
         """Nodes so that each comes after its dependees; ties sorted by name."""
         return graph.topological_order(self.node_names, self.dependee_map())
 
+    def implicit_dependencies(self) -> list[Dependency]:
+        """The dependencies added because a template asks for another node's address."""
+        return [d for d in self.dependencies if IMPLICIT in d.extras]
+
+    def with_template_dependencies(self, found: Iterable[TemplateDependency]
+                                   ) -> InfraDescription:
+        """A copy where each node waits for the nodes its templates ask about.
+
+        An edge is added only when the node would not wait for that one anyway
+        (directly or through others); one that closes a loop is a
+        DependencyCycle at the template's position.
+        """
+        dependees = self.dependee_map()
+        added: list[Dependency] = []
+        implied: dict[tuple[str, str], TemplateDependency] = {}
+        for dep in found:
+            if dep.dependee in _ancestors(dependees, dep.dependent):
+                continue
+            back = _chain(dependees, dep.dependee, dep.dependent)
+            if back is not None:
+                cycle = [dep.dependent, *back]
+                earlier = [implied[edge] for edge in zip(cycle[1:], cycle[2:], strict=False)
+                           if edge in implied]
+                reasons = [f"'{dep.dependent}' waits for '{dep.dependee}' because {dep.reason}",
+                           *(f"'{e.dependent}' waits for '{e.dependee}' because {e.reason}"
+                             + (f" at {e.where}" if e.where else "") for e in earlier)]
+                raise graph.DependencyCycle(cycle, location=dep.where, because="; ".join(reasons))
+            implied[(dep.dependent, dep.dependee)] = dep
+            dependees[dep.dependent].append(dep.dependee)
+            added.append(Dependency(
+                dependent=dep.dependent, dependee=dep.dependee,
+                extras={IMPLICIT: dep.reason, "template": str(dep.where or "")}))
+        if not added:
+            return self
+        copy = self.model_copy(update={"dependencies": [*self.dependencies, *added]})
+        copy._locations, copy._source = self._locations, self._source
+        return copy
+
     def location_of(self, path: tuple[str | int, ...]) -> SourceLocation | None:
         """Where ``path`` (e.g. ``("nodes", 0, "type")``) was written, if known."""
         if self._locations is None:
@@ -265,6 +311,36 @@ class InfraDescription(_Strict):
             raise describe_validation_error(exc, None, cls, plain=data) from None
         _check_graph(infra, data, None)
         return infra
+
+
+def _ancestors(dependees: dict[str, list[str]], node: str) -> set[str]:
+    """Every node ``node`` waits for, directly or not."""
+    seen: set[str] = set()
+    stack = list(dependees.get(node, ()))
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(dependees.get(current, ()))
+    return seen
+
+
+def _chain(dependees: dict[str, list[str]], start: str, goal: str) -> list[str] | None:
+    """A path ``start`` -> ... -> ``goal`` along "waits for" edges, or None."""
+    parents: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        current = queue.popleft()
+        if current == goal:
+            path = [current]
+            while (parent := parents[path[-1]]) is not None:
+                path.append(parent)
+            return list(reversed(path))
+        for need in dependees.get(current, ()):
+            if need not in parents:
+                parents[need] = current
+                queue.append(need)
+    return None
 
 
 # --------------------------------------------------------------------------- loading

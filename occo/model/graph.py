@@ -31,9 +31,10 @@ class DependencyCycle(DescriptionError):
     """
 
     def __init__(self, cycle: list[str], *, location: SourceLocation | None = None,
-                 path: str | None = None) -> None:
+                 path: str | None = None, because: str | None = None) -> None:
         self.cycle = cycle
-        super().__init__("dependency cycle: " + " -> ".join(cycle),
+        reason = f" ({because})" if because else ""
+        super().__init__("dependency cycle: " + " -> ".join(cycle) + reason,
                          location=location, path=path)
 
 

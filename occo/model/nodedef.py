@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -28,12 +29,15 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from occo.errors import DescriptionError
 from occo.model.filters import matches_filter
 from occo.model.resource_types import RESOURCE_MODELS, GenericResource, ResourceBase
+from occo.model.templates import ORIGINS_KEY, template_strings
 from occo.model.values import Seconds, StrictText
 from occo.model.yamlio import (
+    DataPath,
     LoadedYaml,
     describe_validation_error,
     format_path,
@@ -60,6 +64,7 @@ __all__ = [
     "load_node_definitions",
     "matches_filter",
     "parse_node_definitions",
+    "read_node_definitions",
     "select_implementations",
 ]
 
@@ -164,6 +169,18 @@ class UrlCheck(_Section):
     verify: bool | str = True
 
 
+def _port(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, str) and "{{" not in value:
+        raise ValueError(f"a port must be a number or a template, not {value!r}")
+    return value
+
+
+#: A port number, or a template that renders to one (``"{{ variables.port }}"``).
+PortOrTemplate = Annotated[int | str, BeforeValidator(_port)]
+
+
 class HealthCheck(_Section):
     """When an instance counts as healthy; all listed checks must pass.
 
@@ -174,7 +191,7 @@ class HealthCheck(_Section):
 
     type: Literal["basic"] = "basic"
     ping: bool = True
-    ports: list[int] = Field(default_factory=list)
+    ports: list[PortOrTemplate] = Field(default_factory=list)
     urls: list[str | UrlCheck] = Field(default_factory=list)   # "{{ip}}": the address
     mysqldbs: list[MysqlDb] = Field(default_factory=list)
     timeout: Annotated[Seconds, Field(gt=0)] | None = None
@@ -235,10 +252,13 @@ class Implementation(_Section):
     variables: dict[str, Any] = Field(default_factory=dict)
     ssh: SshAccess | None = None                     # day-2 jobs over SSH
 
-    def to_plain(self) -> dict[str, Any]:
-        """The implementation as written (JSON-able), as the store keeps it."""
+    def to_plain(self, origins: Origins | None = None) -> dict[str, Any]:
+        """The implementation as written (JSON-able), as the store keeps it, with
+        where it was written (``_origins``) when known, for messages about it."""
         data = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
         data["resource"] = self.resource_section()
+        if origins:
+            data[ORIGINS_KEY] = dict(origins)
         return data
 
     def resource_section(self) -> dict[str, Any]:
@@ -250,6 +270,9 @@ class Implementation(_Section):
 
 
 NodeDefinitions = dict[str, list[Implementation]]
+#: Where an implementation was written: "" (itself), "resource.type" and each
+#: template string (by path) -> [file, first line of its text, column].
+Origins = dict[str, list[Any]]
 
 _FILE_TYPE = dict[str, Annotated[list[Implementation], Field(min_length=1)]]
 _ADAPTER: TypeAdapter[dict[str, list[Implementation]]] = TypeAdapter(_FILE_TYPE)
@@ -265,6 +288,12 @@ def load_node_definitions(path: Path, resource_types: Collection[str] | None = N
     With ``resource_types`` (those occo models or a handler is registered for),
     a resource of any other type is refused where it is written.
     """
+    return read_node_definitions(path, resource_types)[0]
+
+
+def read_node_definitions(path: Path, resource_types: Collection[str] | None = None
+                          ) -> tuple[NodeDefinitions, dict[str, list[Origins]]]:
+    """Read a node definition file, and where each implementation was written."""
     return _build(load_yaml_file(Path(path)), resource_types)
 
 
@@ -278,7 +307,7 @@ def parse_node_definitions(text: str, source: str, base_dir: Path, *,
     or ``import_root``), as for :func:`occo.model.yamlio.load_yaml_text`.
     """
     return _build(load_yaml_text(text, source, Path(base_dir), allow_imports=allow_imports,
-                                 import_root=import_root), resource_types)
+                                 import_root=import_root), resource_types)[0]
 
 
 # Types Occopus once had and 1.10 refuses; each with what to use instead.
@@ -305,7 +334,8 @@ def check_resource_types(impls: Iterable[Implementation], known: Collection[str]
                                location=loaded.locations.value(path), path=format_path(path))
 
 
-def _build(loaded: LoadedYaml, resource_types: Collection[str] | None) -> NodeDefinitions:
+def _build(loaded: LoadedYaml, resource_types: Collection[str] | None
+           ) -> tuple[NodeDefinitions, dict[str, list[Origins]]]:
     data = loaded.plain
     if not isinstance(data, dict) or not data:
         kind = "empty" if not data else f"a {type(data).__name__}, not a mapping"
@@ -325,7 +355,36 @@ def _build(loaded: LoadedYaml, resource_types: Collection[str] | None) -> NodeDe
     if resource_types is not None:
         for key, impls in parsed.items():
             check_resource_types(impls, resource_types, loaded, (key,))
-    return {key[len(NODE_DEF_PREFIX):]: impls for key, impls in parsed.items()}
+    origins = {key[len(NODE_DEF_PREFIX):]: [_origins(loaded, (key, i)) for i in range(len(impls))]
+               for key, impls in parsed.items()}
+    return {key[len(NODE_DEF_PREFIX):]: impls for key, impls in parsed.items()}, origins
+
+
+def _origins(loaded: LoadedYaml, at: DataPath) -> Origins:
+    """Where an implementation, its resource type and each of its templates start."""
+    out: Origins = {}
+    for fixed in [(), ("resource", "type")]:
+        where = loaded.locations.value((*at, *fixed))
+        if where is not None:
+            out[format_path(fixed)] = [where.file, where.line, where.column]
+    raw = loaded.raw
+    for part in at:
+        raw = raw[part]
+    for path, _text in template_strings(loaded.plain[at[0]][at[1]]):
+        where = loaded.locations.value((*at, *path))
+        if where is None:
+            continue
+        imported = loaded.locations.imported_texts.get(where)
+        value = raw
+        for part in path:
+            value = value[part]
+        if imported is not None:
+            out[format_path(path)] = [imported, 1, 1]
+        elif isinstance(value, (LiteralScalarString, FoldedScalarString)):
+            out[format_path(path)] = [where.file, where.line + 1, 1]   # text starts below "|"
+        else:
+            out[format_path(path)] = [where.file, where.line, where.column]
+    return out
 
 
 # --------------------------------------------------------------------------- filters

@@ -60,6 +60,7 @@ class TaskStatus(StrEnum):
     READY = "ready"
     DESTROYING = "destroying"
     DESTROYED = "destroyed"
+    DISCARDED = "discarded"          # dropped, but no resource had ever been created
     FAILED = "failed"
 
 
@@ -115,8 +116,9 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _T.CREATING: frozenset({_T.BOOTING, _T.READY, _T.FAILED}),
     _T.BOOTING: frozenset({_T.READY, _T.FAILED}),
     _T.READY: frozenset(),
-    _T.DESTROYING: frozenset({_T.DESTROYED, _T.FAILED}),
+    _T.DESTROYING: frozenset({_T.DESTROYED, _T.DISCARDED, _T.FAILED}),
     _T.DESTROYED: frozenset(),
+    _T.DISCARDED: frozenset(),
     _T.FAILED: frozenset(),
 }
 

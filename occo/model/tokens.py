@@ -21,7 +21,8 @@ import re
 import secrets
 from collections.abc import Iterable
 
-__all__ = ["DIGEST_PREFIX", "new_token", "token_digest", "token_matches"]
+__all__ = ["DIGEST_PREFIX", "new_scaling_token", "new_token", "presented_digest",
+           "token_digest", "token_matches"]
 
 DIGEST_PREFIX = "sha256:"
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -50,3 +51,19 @@ def token_matches(presented: str, digests: Iterable[str]) -> bool:
 def new_token() -> str:
     """A fresh random token (256 bits, URL-safe)."""
     return secrets.token_urlsafe(32)
+
+
+def presented_digest(presented: str) -> str:
+    """The digest of a token as presented (never read as ``sha256:<hex>``: knowing a
+    stored digest must not be enough to pass)."""
+    return hashlib.sha256(presented.encode()).hexdigest()
+
+
+def new_scaling_token() -> tuple[str, str]:
+    """A fresh scaling token for an instance's templates, and the digest stored of it.
+
+    The REST service accepts it, instead of a service token, for scaling
+    requests on that instance's infrastructure while the instance exists.
+    """
+    token = new_token()
+    return token, presented_digest(token)

@@ -80,6 +80,8 @@ class LocationIndex:
     source: str
     values: dict[DataPath, SourceLocation] = field(default_factory=dict)
     keys: dict[DataPath, SourceLocation] = field(default_factory=dict)
+    #: where a ``!text_import`` tag was written -> the file whose text it brought in
+    imported_texts: dict[SourceLocation, str] = field(default_factory=dict)
 
     def value(self, path: Iterable[str | int]) -> SourceLocation | None:
         """Location of the value at ``path``, or of its nearest located parent."""
@@ -144,6 +146,7 @@ class _LoadContext:
     keep_alive: list[Any] = field(default_factory=list)     # keeps ids in file_of valid
     importing: list[Path] = field(default_factory=list)     # the chain of yaml imports
     bytes_left: int = MAX_FILE_BYTES                         # for imports, all together
+    text_imports: dict[SourceLocation, str] = field(default_factory=dict)  # tag -> file
 
 
 def _one_line(text: object, limit: int = 200) -> str:
@@ -291,6 +294,9 @@ def _read_import(constructor: _OccoConstructor, node: Node, tag: str, target: Pa
 
 def _construct_text_import(constructor: _OccoConstructor, node: Node) -> str:
     target, url = _import_target(constructor, node, "!text_import")
+    context = constructor.occo_context
+    assert context is not None
+    context.text_imports[_mark_location(constructor, node)] = str(target)
     return _read_import(constructor, node, "!text_import", target, url)
 
 
@@ -460,7 +466,7 @@ def _index(raw: Any, context: _LoadContext) -> LocationIndex:
     the path of its anchor (visited first, in document order); lookups under
     an alias's path fall back to the alias's own position.
     """
-    index = LocationIndex(source=context.root_source)
+    index = LocationIndex(source=context.root_source, imported_texts=dict(context.text_imports))
     index.values[()] = SourceLocation(context.root_source, 1, 1)
     seen: set[int] = set()
     stack: list[tuple[DataPath, Any]] = [((), raw)]

@@ -100,6 +100,9 @@ class ResourceHandler(ABC):
 
     name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
+    #: Python modules the handler needs that an extra installs: module -> extra
+    #: (``{"openstack": "openstack"}``: ``pip install 'occo[openstack]'``).
+    requires: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, env: HandlerEnv) -> None:
         self.env = env
@@ -119,6 +122,14 @@ class ResourceHandler(ABC):
     @abstractmethod
     def destroy(self, ref: ResourceRef) -> None:
         """Drop the resource; a resource that is already gone is not an error."""
+
+
+@runtime_checkable
+class Credentialed(Protocol):
+    """Optional: check, before anything is created (a dry run too), that the
+    credentials a resource needs can be found; raises ConfigError naming what to add."""
+
+    def check_credentials(self, config: BaseModel) -> None: ...
 
 
 @runtime_checkable

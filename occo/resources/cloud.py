@@ -74,3 +74,7 @@ class CloudHandler(ResourceHandler):
                 raise ResourceError(f"{what}: not done after "
                                     f"{self.settings.operation_timeout:g} s", handler=self.name)
             time.sleep(self.settings.poll_interval)
+
+    def check_credentials(self, config: BaseModel) -> None:
+        """The one auth_data entry this resource would use exists (see Credentialed)."""
+        self._auth.for_resource(config.model_dump(mode="json", exclude_none=True))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -103,6 +104,7 @@ class Ec2Handler(CloudHandler):
 
     name: ClassVar[str] = "ec2"
     config_model: ClassVar[type[BaseModel]] = Ec2Resource
+    requires: ClassVar[Mapping[str, str]] = {"boto3": "aws"}
 
     def __init__(self, env: HandlerEnv) -> None:
         super().__init__(env)

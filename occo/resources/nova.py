@@ -41,6 +41,7 @@ import base64
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
@@ -128,6 +129,7 @@ class NovaHandler(CloudHandler):
 
     name: ClassVar[str] = "nova"
     config_model: ClassVar[type[BaseModel]] = NovaResource
+    requires: ClassVar[Mapping[str, str]] = {"openstack": "openstack"}
 
     def __init__(self, env: HandlerEnv) -> None:
         super().__init__(env)

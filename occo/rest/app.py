@@ -75,7 +75,8 @@ def create_app(occo: Occo, settings: ServiceSettings | None = None) -> Flask:
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.make_blueprint(api.spec.to_dict))
     errors.register_error_handlers(app)
-    security.install(app, settings, security.redactors(occo.config.auth_data))
+    security.install(app, settings, security.redactors(occo.config.auth_data),
+                     scaling_ok=occo.scaling_token_valid)
 
     app.extensions[EXTENSION] = ServiceContext(
         occo=occo, settings=settings,

@@ -21,7 +21,9 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -85,8 +87,24 @@ def may_run_host_commands(settings: ServiceSettings) -> bool:
     return bool(request.remote_addr) and is_loopback(str(request.remote_addr))
 
 
-def install(app: Flask, settings: ServiceSettings, redact: list[Redactor]) -> None:
-    """Register the request and response hooks on ``app``."""
+ScalingCheck = Callable[[str, str], bool]
+#: The requests a scaling token may make: Occopus's scaling endpoints.
+SCALING_PATH = re.compile(r"/infrastructures/(?P<infra_id>[^/]+)/(scaleup|scaledown|scaleto)/.+")
+
+
+def _scaling_token_ok(token: str, scaling_ok: ScalingCheck | None) -> bool:
+    """A scaling request carrying a scaling token of that very infrastructure
+    (``{{ occo.scaling_token }}`` of one of its instances)."""
+    match = SCALING_PATH.fullmatch(request.path)
+    if scaling_ok is None or match is None or request.method != "POST":
+        return False
+    return scaling_ok(match["infra_id"], token)
+
+
+def install(app: Flask, settings: ServiceSettings, redact: list[Redactor],
+            scaling_ok: ScalingCheck | None = None) -> None:
+    """Register the request and response hooks on ``app``; ``scaling_ok(infra_id,
+    token)`` tells whether a scaling token may scale that infrastructure."""
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     origins = set(settings.cors_origins)
     names = answered_names(settings)
@@ -110,7 +128,8 @@ def install(app: Flask, settings: ServiceSettings, redact: list[Redactor]) -> No
             "Access-Control-Request-Method" in request.headers
         if settings.token_digests and not preflight:
             token = _presented_token()
-            if token is None or not token_matches(token, settings.token_digests):
+            if token is None or not (token_matches(token, settings.token_digests)
+                                     or _scaling_token_ok(token, scaling_ok)):
                 raise Unauthorized("a valid bearer token is required "
                                    "(Authorization: Bearer <token>)")
         length = request.content_length

@@ -28,7 +28,7 @@ def validate(query: dict[str, Any]) -> Any:
     plan = result.plan
     return {
         "valid": True, "infra_name": desc.infra_name, "infraid": infra_id,
-        "order": desc.topological_order(),
+        "order": (result.description or desc).topological_order(),  # with implied edges
         "nodes": {name: {"type": node.node_type, "resource_type": node.resource_type,
                          "dependees": list(node.dependees),
                          "create": plan.create.get(name, 0),

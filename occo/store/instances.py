@@ -55,10 +55,11 @@ Change = tuple[str, InstanceState, dict[str, Any]]   # (instance id, new state, 
 
 _STATES = {str(state): state for state in InstanceState}
 _JSON_COLUMNS = ("resource_config", "resource_data")
+_NOT_HANDED_OUT = ("scaling_token_hash",)   # checked in the store (scaling_token_valid)
 # The JSON columns come as text and are decoded here: instances of a node share
 # one resource_config, decoded once per read instead of once per row.
 _RECORD_COLUMNS = [cast(c, Text).label(c.name) if c.name in _JSON_COLUMNS else c
-                   for c in t.c]
+                   for c in t.c if c.name not in _NOT_HANDED_OUT]
 assert [c.name for c in _RECORD_COLUMNS] == list(InstanceRecord.__dataclass_fields__)
 
 
@@ -169,6 +170,15 @@ class InstanceRepo:
         """Set non-state fields (e.g. unhealthy_since)."""
         with self._store.write() as conn:
             conn.execute(update(t).where(t.c.id == instance_id).values(**fields))
+
+    def scaling_token_valid(self, infra_id: str, digest: str) -> bool:
+        """True when a live instance of ``infra_id`` was given the token of ``digest``."""
+        with self._store.read() as conn:
+            return conn.execute(
+                select(t.c.id).where(t.c.scaling_token_hash == digest,
+                                     t.c.infra_id == infra_id,
+                                     t.c.state != InstanceState.DESTROYED).limit(1)
+            ).first() is not None
 
     def get(self, instance_id: str) -> InstanceRecord:
         with self._store.read() as conn:

@@ -4,4 +4,4 @@ Kept apart from the migration code so that checking it needs neither
 SQLAlchemy nor Alembic; a new migration moves it.
 """
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"

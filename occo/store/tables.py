@@ -86,7 +86,9 @@ instances = Table(
     Column("unhealthy_since", Float, nullable=True),
     Column("execution_id", String(36), nullable=True),
     Column("reason", Text, nullable=True),
+    Column("scaling_token_hash", String(64), nullable=True),   # see occo.model.tokens
     Index("ix_instances_infra_node", "infra_id", "node_name"),
+    Index("ix_instances_scaling_token_hash", "scaling_token_hash"),
 )
 
 scaling_requests = Table(

@@ -61,8 +61,13 @@ def test_no_match_names_the_resource_and_the_entries() -> None:
                               "{type: nova, name: prod, endpoint: https://c.example.org}")
     assert "resource entry #1 {type: nova, endpoint: https://a.example.org:5000/v3}" in message
     assert "alice-pass-1" not in message and "app-cred-secret-42" not in message
-    with pytest.raises(ConfigError, match=r"no resource entry matches .* \(it has none\)"):
+    with pytest.raises(ConfigError, match=r"^resource \{type: nova\} needs credentials, but no "
+                                          r"auth_data.yaml was found"):
         AuthData.parse(None).for_resource({"type": "nova"})
+    with pytest.raises(ConfigError, match=r"^a.yaml: resource \{type: nova\} needs credentials, "
+                                          r"but the file has no 'resource:' entries; add a "
+                                          r"'resource:' entry with type: nova"):
+        AuthData.parse({"config_management": []}, "a.yaml").for_resource({"type": "nova"})
 
 
 @pytest.mark.parametrize("raw", [AUTH["resource"], {"entries": AUTH["resource"]}])

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from occo.api import Occo
-from occo.errors import BuildFailed, ConfigError, ResourceError
+from occo.errors import ConfigError, ResourceError
 from occo.model.resource_types import NovaResource
 from occo.model.states import ResourceState
 from occo.resources.base import CreateRequest, HandlerEnv, ResourceRef
@@ -267,11 +267,11 @@ def test_a_node_without_credentials_is_refused_and_nothing_is_left(
                                     "auth_data": {"username": "u", "password": "p"}}]})
     defs, infra = write_cluster(tmp_path, openstack)
     occo.import_node_definitions(defs)
-    with pytest.raises(BuildFailed) as caught:
+    with pytest.raises(ConfigError) as caught:     # refused before anything is recorded
         occo.build(infra)
     assert str(caught.value).startswith(
-        "auth_data.yaml: no resource entry matches resource {type: nova, endpoint: "
-        f"{openstack.auth_url}}}")
+        f"{defs}:2:5: node 'head' (type 'cluster_head'): auth_data.yaml: no resource entry "
+        f"matches resource {{type: nova, endpoint: {openstack.auth_url}}}")
     assert openstack.requests == [] and occo.list_infrastructures() == []
 
 

@@ -47,21 +47,15 @@ def test_a_yaml_imported_template_keeps_its_order() -> None:
     text = render({"type": "cloudinit", "context_template": {
         "write_files": [{"path": "/etc/size", "content": "{{ variables.size }}"}],
         "bootcmd": ["echo {{ name }}"]}})
-    assert text == ("#cloud-config\nwrite_files:\n- path: /etc/size\n  content: 'large'\n"
+    assert text == ("#cloud-config\nwrite_files:\n- path: /etc/size\n  content: large\n"
                     "bootcmd:\n- echo worker\n")
 
 
-def test_basic_has_no_user_data_until_config_management_adds_some() -> None:
+def test_basic_has_no_user_data_until_jobs_add_some() -> None:
     assert render({"type": "basic", "attributes": {"role": "db"}}) is None
-    text = render({"type": "basic", "attributes": {"role": "db", "size": "{{ variables.size }}"}},
-                  {"type": "chef", "endpoint": "https://chef.example.org/organizations/x",
-                   "run_list": ["recipe[db]"], "environment": "prod",
-                   "attributes": {"port": 5432}})
-    chef = cloud_config(text)["chef"]
-    assert chef["server_url"] == "https://chef.example.org/organizations/x"
-    assert chef["node_name"] == "worker-0123456789abcdef"
-    assert chef["run_list"] == ["recipe[db]"] and chef["environment"] == "prod"
-    assert chef["initial_attributes"] == {"role": "db", "size": "large", "port": 5432}
+    text = render({"type": "basic", "attributes": {"role": "db"}},
+                  {"type": "jobs", "jobs": [{"RUN": "echo {{ variables.size }}"}]})
+    assert cloud_config(text)["runcmd"] == [["/bin/sh", "-c", "echo large"]]
 
 
 def test_docker_context_is_a_rendered_json_document() -> None:
@@ -90,10 +84,9 @@ def test_jobs_are_left_out_for_handlers_that_run_them() -> None:
     assert render(template, jobs, include_jobs=False) == "#cloud-config\nruncmd: [[a]]\n"
 
 
-def test_a_shell_script_and_config_management_travel_as_mime_parts() -> None:
+def test_a_shell_script_and_jobs_travel_as_mime_parts() -> None:
     text = render({"type": "cloudinit", "context_template": "#!/bin/sh\necho {{ name }}\n"},
-                  {"type": "puppet_solo", "manifests": ["package { 'ntp': ensure => present }"],
-                   "modules": ["puppetlabs-ntp"], "attributes": [{"zone": "eu"}]})
+                  {"type": "jobs", "jobs": [{"RUN": "echo {{ getip('head') }}"}]})
     message = email.message_from_string(text or "")
     assert message.is_multipart()
     script, config = message.get_payload()
@@ -101,18 +94,13 @@ def test_a_shell_script_and_config_management_travel_as_mime_parts() -> None:
     assert script.get_payload(decode=True).decode() == "#!/bin/sh\necho worker\n"
     assert config.get_content_type() == "text/cloud-config"
     data = cloud_config(config.get_payload(decode=True).decode())
-    assert data["runcmd"] == [["mkdir", "-p", "/etc/occo/puppet"],
-                              ["puppet", "module", "install", "puppetlabs-ntp"],
-                              ["puppet", "apply", "/etc/occo/puppet/manifest-1.pp"]]
-    facts, manifest = data["write_files"]
-    assert json.loads(facts["content"]) == {"zone": "eu"}
-    assert manifest["content"] == "package { 'ntp': ensure => present }"
+    assert data["runcmd"] == [["/bin/sh", "-c", "echo 192.0.2.10"]]
 
 
 def test_a_conflicting_key_and_broken_yaml_are_explained() -> None:
-    with pytest.raises(DescriptionError, match="already sets 'chef'"):
-        render({"type": "cloudinit", "context_template": "#cloud-config\nchef: yes\n"},
-               {"type": "chef", "endpoint": "https://c", "run_list": []})
+    with pytest.raises(DescriptionError, match="already sets 'runcmd'"):
+        render({"type": "cloudinit", "context_template": "#cloud-config\nruncmd: yes\n"},
+               {"type": "jobs", "jobs": [{"RUN": "b"}]})
     with pytest.raises(DescriptionError, match="rendered cloud-config is not valid YAML"):
         render({"type": "cloudinit", "context_template": "#cloud-config\nruncmd: [a\n"},
                {"type": "jobs", "jobs": [{"RUN": "b"}]})
@@ -148,9 +136,13 @@ def test_dry_run_prints_the_user_data_with_placeholder_addresses(tmp_path: Path)
           - &L {name: laptop, type: worker, filter: {type: local}}
         dependencies: [[*W, *H], [*L, *H]]
         """))
+    auth = tmp_path / "auth_data.yaml"
+    auth.write_text("resource:\n  - {type: nova, auth_data: {username: u, password: p}}\n"
+                    "  - {type: ec2, auth_data: {accesskey: a, secretkey: s}}\n")
+    auth.chmod(0o600)
     try:
         occopus.import_defs(defs)
-        result = occopus.run("occopus-build", "--dry-run", infra)
+        result = occopus.run("occopus-build", "--auth_data_path", auth, "--dry-run", infra)
     finally:
         occopus.close()
     out = result.stdout

@@ -368,7 +368,7 @@ def test_health_check_errors() -> None:
             health_check:
               ports: [22, ssh]
     """) == ("nodes.yaml:4:19: node_def:a[0].health_check.ports[1]: "
-             "Input should be a valid integer, unable to parse string as an integer (got 'ssh')")
+             "a port must be a number or a template, not 'ssh'")
     assert error_of("""
         'node_def:a':
           - resource: {type: dummy}
