@@ -159,6 +159,10 @@ class DockerHandler(CloudHandler):
         self._images: set[tuple[str, str]] = set()        # (engine key, image) made ready
         self._image_locks: dict[tuple[str, str], threading.Lock] = {}
 
+    def check_credentials(self, config: BaseModel) -> None:
+        """Credentials are optional for docker: only two matching entries are refused."""
+        self._auth.find("resource", config.model_dump(mode="json", exclude_none=True))
+
     def client(self, config: BaseModel) -> DockerClient:
         """The Docker SDK client for the Engine of this resource section (shared per
         endpoint and credentials), for callers that act on containers themselves."""
