@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from occo.api import Occo
+from occo.model.tokens import token_digest
 from occo.store.tables import instances
 from tests.compat.conftest import occo_with
 from tests.rest.conftest import Running, start
@@ -45,7 +46,7 @@ def occo(tmp_path: Path) -> Iterator[Occo]:
 
 @pytest.fixture
 def rest(occo: Occo) -> Iterator[Running]:
-    running = start(occo, tokens=(SERVICE_TOKEN,))
+    running = start(occo, token_digests=(token_digest(SERVICE_TOKEN),))
     try:
         yield running
     finally:
