@@ -41,7 +41,7 @@ CASES = [
     ("- jobs: [{RUN: 'true'}]\n", ["--restrict", "0123456789ab"], "'0123456789ab'",
      "job ids:"),
     ("- jobs: [{RUN: 'true'}]\n", [], "node 'sim' is reached over SSH",
-     "no ssh entry"),
+     "add a 'ssh:' entry"),
 ]
 
 
