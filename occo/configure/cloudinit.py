@@ -48,7 +48,7 @@ def rendered_section(section: Mapping[str, Any] | None, renderer: TemplateRender
         return dict(section)
     kind = section.get("type")
     return dict(renderer.render_tree(dict(section), ctx, what=f"config_management ({kind})",
-                                     path=("config_management",)))
+                                     path=("config_management",), in_yaml=True))
 
 
 def config_management_names(rendered: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from occo.context.yamlfold import fold_inserted, mark_inserted
 from occo.errors import DescriptionError
 from occo.model.templates import ORIGINS_KEY, origin_of
 from occo.model.yamlio import DataPath, format_path
@@ -47,17 +48,20 @@ def cut(value: Any, start: int | None = None, end: int | None = None) -> str:
     return str(value)[start:end]
 
 
-def _make_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+def _make_env(**options: Any) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
+                               **options)
     env.filters["cut"] = cut
     return env
 
 
 class TemplateRenderer:
-    """Renders templates for one instance; one Jinja environment per renderer."""
+    """Renders templates for one instance; one Jinja environment per renderer (and
+    one that marks what it inserts, for strings of a YAML document)."""
 
     def __init__(self) -> None:
         self._env = _make_env()
+        self._marking_env = _make_env(finalize=mark_inserted)
 
     def namespace(self, ctx: TemplateContext) -> dict[str, Any]:
         def lookup(node: str) -> NodeAddresses:
@@ -91,12 +95,18 @@ class TemplateRenderer:
         }
 
     def render(self, template: str, ctx: TemplateContext, *, what: str = "template",
-               path: DataPath = ()) -> str:
+               path: DataPath = (), in_yaml: bool = False) -> str:
         """Render one template; an error names the node and, when the node definition
-        recorded it, the template's file and line."""
+        recorded it, the template's file and line. ``in_yaml``: the template is a
+        string of a YAML document that Occopus wrote out before rendering, so what
+        it inserts is folded as Occopus's round trip folded it
+        (:mod:`occo.context.yamlfold`)."""
         if "{{" not in template and "{%" not in template:
             return template
         try:
+            if in_yaml:
+                marked = self._marking_env.from_string(template).render(self.namespace(ctx))
+                return fold_inserted(template, marked)
             return self._env.from_string(template).render(self.namespace(ctx))
         except (DescriptionError, TemplateError) as exc:
             message = exc.message if isinstance(exc, DescriptionError) else str(exc)
@@ -108,15 +118,15 @@ class TemplateRenderer:
                                    path=format_path(path) if where else None) from None
 
     def render_tree(self, value: Any, ctx: TemplateContext, *, what: str = "template",
-                    path: DataPath = ()) -> Any:
+                    path: DataPath = (), in_yaml: bool = False) -> Any:
         """Render every string inside nested dicts/lists."""
         if isinstance(value, str):
-            return self.render(value, ctx, what=what, path=path)
+            return self.render(value, ctx, what=what, path=path, in_yaml=in_yaml)
         if isinstance(value, list):
-            return [self.render_tree(v, ctx, what=what, path=(*path, i))
+            return [self.render_tree(v, ctx, what=what, path=(*path, i), in_yaml=in_yaml)
                     for i, v in enumerate(value)]
         if isinstance(value, dict):
-            return {k: self.render_tree(v, ctx, what=what, path=(*path, k))
+            return {k: self.render_tree(v, ctx, what=what, path=(*path, k), in_yaml=in_yaml)
                     for k, v in value.items()}
         return value
 

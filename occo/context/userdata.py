@@ -83,9 +83,10 @@ def _own_user_data(renderer: TemplateRenderer, section: Mapping[str, Any] | None
         if isinstance(template, str):
             return renderer.render(template, ctx, what="context_template", path=where)
         # a YAML document: each string rendered in its place, then written out, so a
-        # value with quotes or colons stays one YAML string
+        # value with quotes or colons stays one YAML string; line breaks it inserts
+        # are folded as Occopus's round trip through YAML text folded them
         return template_text(renderer.render_tree(template, ctx, what="context_template",
-                                                  path=where))
+                                                  path=where, in_yaml=True))
     if kind == "docker" and section:
         env = renderer.render_tree(section.get("env"), ctx, what="docker env",
                                    path=("contextualisation", "env"))

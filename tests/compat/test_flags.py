@@ -3,12 +3,17 @@
 The lists below were written from Occopus's usage document (and, for the long
 spellings it leaves out, from Occopus's own scripts: ``--infraid`` on maintain
 and scale, ``--infra_id`` on build, ``--interval``); each script's ``--help``
-must show them and its parser must accept them.
+must show them and its parser must accept them. Where the usage document
+itself is at hand (``shared/seeds/004_*`` beside the checkout, or
+``$OCCO_USAGE_DOC``), a test walks its flags against each installed script.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 import pytest
@@ -75,3 +80,58 @@ def test_long_spellings_reach_the_same_option(command: click.Command, args: list
     # the id given with the long spelling is the one looked up (and not found)
     assert ran.exit_code == 2 and "x-404" in ran.stderr and "Usage:" not in ran.stderr, \
         ran.stderr
+
+
+def _usage_document() -> Path | None:
+    if os.environ.get("OCCO_USAGE_DOC"):
+        return Path(os.environ["OCCO_USAGE_DOC"])
+    root = Path(__file__).resolve().parents[2]
+    for folder in (root, *root.parents):
+        found = sorted((folder / "shared" / "seeds").glob("004_*"))
+        if found:
+            return found[0]
+    return None
+
+
+_FLAG = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
+_HEADING = re.compile(r"^(\S[^\n]*)\n([=*#-])\2{3,}$", re.M)
+
+
+def usage_flags(text: str) -> dict[str, set[str]]:
+    """Script -> the flags its section of the usage document shows: in its usage
+    block and in the names of its parameter list."""
+    headings = list(_HEADING.finditer(text))
+    flags: dict[str, set[str]] = {}
+    for heading, after in zip(headings, [*headings[1:], None], strict=True):
+        script = heading.group(1).strip()
+        if not script.startswith("occopus-"):
+            continue
+        section = text[heading.end():after.start() if after else len(text)]
+        usage = re.search(r"\.\. code:: bash\n\n((?:[ \t]+\S.*\n?)+)", section)
+        names = re.findall(r"^\s*\* ``([^`]*)``", section, re.M)
+        flags[script] = set(_FLAG.findall(usage.group(1) if usage else ""))
+        flags[script] |= {flag for name in names for flag in _FLAG.findall(name)}
+    return flags
+
+
+def test_the_usage_documents_flags_are_on_each_scripts_help() -> None:
+    document = _usage_document()
+    if document is None:
+        pytest.skip("Occopus's usage document (shared/seeds/004_*) is not beside this "
+                    "checkout; set OCCO_USAGE_DOC to its path")
+    documented = usage_flags(document.read_text())
+    scripts = {ep.name: ep for ep in entry_points(group="console_scripts")
+               if ep.name.startswith("occopus-")}
+    assert set(documented) == {"occopus-build", "occopus-destroy", "occopus-maintain",
+                               "occopus-scale", "occopus-import", "occopus-rest-service"}
+    for script, flags in sorted(documented.items()):
+        assert {"-h", "--cfg"} <= flags and len(flags) >= 3, (script, flags)
+        command = scripts[script].load()
+        shown = CliRunner().invoke(command, ["--help"], prog_name=script)
+        assert shown.exit_code == 0, shown.output
+        listed = set(_FLAG.findall(shown.output))
+        parsed = {opt for param in command.params for opt in param.opts} | {"-h", "--help"}
+        assert not flags - listed, f"{script} --help lacks {sorted(flags - listed)}"
+        assert not flags - parsed, f"{script} does not take {sorted(flags - parsed)}"
+        # the hand-written table above says no less than the document
+        assert flags <= set(OCCOPUS_FLAGS[script][1]), (script, flags)
