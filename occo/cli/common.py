@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -62,7 +63,11 @@ def load_configured(cfg_path: str | None, auth_data_path: str | None, *,
     flags = meta.meta if meta is not None else {}
     level, fmt = choose(flags.get("occo.log_level"), flags.get("occo.log_format"))
     configure_logging(level, fmt, default_level=default_level)
-    config = load_config(cfg_path, auth_data_path)
+    with warnings.catch_warnings(record=True) as caught:   # one line each, not Python's
+        warnings.simplefilter("always")                     # file:line and source line
+        config = load_config(cfg_path, auth_data_path)
+    for warning in caught:
+        err(f"warning: {warning.message}")
     raw_auth = config.auth_data
     redact = None
     if raw_auth:

@@ -125,3 +125,13 @@ def test_a_rollback_says_what_was_never_created(session: Session) -> None:
     assert ran.exit_code == 1 and ran.stdout == ""
     # db's resource was destroyed; web's was never created, and is not called destroyed
     assert "building: destroyed 1 · discarded 1\n" in ran.stderr, ran.stderr
+
+
+def test_a_readable_auth_data_file_is_one_warning_line(session: Session) -> None:
+    auth = session.write("auth_data.yaml", "resource:\n  - type: dummy\n    auth_data: {}\n")
+    auth.chmod(0o644)
+    session.write("infra.yaml", "infra_name: w\nnodes: []\n")
+    ran = session.run(build, "--auth_data_path", str(auth), "--dry-run", "infra.yaml")
+    assert ran.stderr.splitlines()[0] == (f"warning: {auth} is readable by group or others; "
+                                          "it holds secrets (chmod 600)")
+    assert "UserWarning" not in ran.stderr and "load_config(" not in ran.stderr
