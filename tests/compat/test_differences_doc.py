@@ -17,6 +17,7 @@ PAGE = (Path(__file__).parents[2] / "docs" / "differences.rst").read_text()
     "occo.scaling_token",                    # autoscaling callbacks with auth on
     "recipe[connect]",                       # chef registration as Occopus does it
     "string by string",                      # YAML templates rendered in place
+    "are folded, as in Occopus",             # ... with inserted line breaks folded
     "Chef credentials are noted by --dry-run",
     "!python_import",                        # Occopus's config file read, not executed
     "standard error",                        # logging moved off stdout
