@@ -20,12 +20,6 @@ from occo.resources.base import HandlerEnv, ResourceHandler
 
 RESOURCE_GROUP = "occo.resource_handlers"
 CONFIG_GROUP = "occo.config_managers"
-#: Resource types Occopus itself no longer accepts, and what to use instead.
-RETIRED = {
-    "occi": "Occopus dropped OCCI in release 1.8; describe the node for the cloud's "
-            "nova or ec2 interface instead",
-    "azure": "Occopus 1.10 renamed this type: write 'type: azure_vm'",
-}
 HEALTH_GROUP = "occo.health_checks"
 
 
@@ -56,7 +50,7 @@ class PluginRegistry:
         if point is None:
             known = sorted(self._group(group))
             close = difflib.get_close_matches(name, known, n=1)
-            hint = RETIRED.get(name) or (f"did you mean '{close[0]}'?" if close else "")
+            hint = f"did you mean '{close[0]}'?" if close else ""
             raise DescriptionError(f"{unknown} '{name}' (available: {', '.join(known)})"
                                    + (f"; {hint}" if hint else ""))
         return point.load()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 PLAIN_EVERY = 2.0
 _DONE = {"create": "ready", "destroy": "destroyed"}
+_NEVER_CREATED = "discarded"     # dropped before any resource existed: nothing to destroy
 _DOING = {"creating": "creating", "booting": "booting", "destroying": "dropping"}
 
 
@@ -132,7 +133,7 @@ class ProgressPrinter:
     def status(self) -> str:
         """One line: phase, done/total, elapsed time, and the nodes being worked on."""
         action, mine = self._snapshot()
-        done = sum(t.status == _DONE[action] for t in mine)
+        done = sum(t.status in (_DONE[action], _NEVER_CREATED) for t in mine)
         failed = sum(t.status == "failed" for t in mine)
         busy = Counter((_DOING[t.status], t.node) for t in mine if t.status in _DOING)
         doing = ", ".join(f"{what} {node}" + (f" ({n})" if n > 1 else "")
@@ -157,8 +158,10 @@ class ProgressPrinter:
                 f"in {self.elapsed:.1f} s")
         if action == "destroy":
             label = "rolled back: dropped" if self._rollback(action) else "destroyed"
-            left = len(mine) - done
-            return f"{label} {what}" + (f"; {left} not confirmed gone" if left else "")
+            never = sum(t.status == _NEVER_CREATED for t in mine)
+            left = len(mine) - done - never
+            return f"{label} {what}" + (f"; {never} never created" if never else "") + \
+                (f"; {left} not confirmed gone" if left else "")
         failed = sum(t.status == "failed" for t in mine)
         return f"{self.verb}: {done}/{len(mine)} ready" + \
             (f", {failed} failed" if failed else "") + f" after {self.elapsed:.1f} s"

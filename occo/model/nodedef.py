@@ -312,7 +312,8 @@ def parse_node_definitions(text: str, source: str, base_dir: Path, *,
 
 # Types Occopus once had and 1.10 refuses; each with what to use instead.
 RETIRED_RESOURCE_TYPES = {
-    "occi": "OCCI clouds are not supported (Occopus 1.10 has no OCCI plugin either)",
+    "occi": "OCCI clouds are not supported (Occopus dropped OCCI in release 1.8); "
+            "describe the node for the cloud's nova or ec2 interface instead",
     "azure": "the 'azure' type of Occopus before 1.10 no longer exists; use 'azure_vm' "
              "(or 'azure_aci' for a container)",
 }

@@ -212,6 +212,7 @@ def node_record(row: Mapping[str, Any]) -> NodeRecord:
 
 def instance_record(row: Mapping[str, Any]) -> InstanceRecord:
     data = dict(row)
+    data.pop("scaling_token_hash", None)     # checked in the store, never handed out
     data["state"] = InstanceState(data["state"])
     data["resource_data"] = data["resource_data"] or {}
     return InstanceRecord(**data)
