@@ -140,3 +140,24 @@ def test_a_readable_auth_data_file_is_one_warning_line(session: Session) -> None
     assert ran.stderr.splitlines()[0] == (f"warning: {auth} is readable by group or others; "
                                           "it holds secrets (chmod 600)")
     assert "UserWarning" not in ran.stderr and "load_config(" not in ran.stderr
+
+
+def test_a_placeholder_where_a_number_belongs_is_refused_at_import(session: Session) -> None:
+    # as in Occopus's azure_aci tutorials, which ask for the placeholders to be replaced
+    session.write("nodes/defs.yaml", """
+        'node_def:web':
+          - resource:
+              type: azure_aci
+              endpoint: https://management.azure.com
+              resource_group: rg
+              location: westeurope
+              memory: replace_with_memory
+              cpu_cores: 1
+              image: nginx:alpine
+        """)
+    ran = session.run(import_defs, "nodes/defs.yaml")
+    assert (ran.exit_code, ran.stdout) == (2, "")
+    assert ran.stderr.startswith(
+        "error: nodes/defs.yaml:7:15: node_def:web[0].resource.memory: Input should be a valid "
+        "number"), ran.stderr
+    assert "(got 'replace_with_memory')" in ran.stderr and len(ran.stderr.splitlines()) == 1
