@@ -298,13 +298,14 @@ def occo_for(backend: Backend, tmp_path: Path) -> Iterator[Callable[..., Occo]]:
     made: list[Occo] = []
 
     def make(resource: dict[str, Any] | None = None, refusal: Refusal | None = None,
-             contextualisation: dict[str, Any] | None = None) -> Occo:
+             contextualisation: dict[str, Any] | None = None,
+             health_check: dict[str, Any] | None = None) -> Occo:
         auth = refusal.auth_data if refusal else backend.auth_data
         occo = Occo(Config(home=backend.home, auth_data=auth, create_timeout=60,
                            destroy_timeout=60, handlers=backend.settings), store=backend.store)
         made.append(occo)
         resource = refusal.resource if refusal else resource or backend.resource()
-        impl = {"resource": resource, "health_check": {"ping": False}}
+        impl = {"resource": resource, "health_check": health_check or {"ping": False}}
         context = contextualisation or backend.contextualisation()
         if context:
             impl["contextualisation"] = context
@@ -386,7 +387,10 @@ def test_a_refused_build_rolls_back_leaving_nothing(backend: Backend, kind: str,
 def test_a_resource_failing_after_create_fails_the_build_and_is_removed(
         backend: Backend, occo_for: Callable[..., Occo], tmp_path: Path) -> None:
     failing = backend.failing()
-    occo = occo_for(failing.resource, contextualisation=failing.contextualisation)
+    # A check that never passes: the node cannot be ready before its resource fails
+    # (a process that exits at once may still run when its state is first read).
+    occo = occo_for(failing.resource, contextualisation=failing.contextualisation,
+                    health_check={"ping": False, "command": ["false"]})
     with pytest.raises(BuildFailed) as caught:
         occo.build(write_infra(tmp_path))
     assert failing.reason in str(caught.value)
