@@ -8,7 +8,8 @@ wall time and CPU time (user + system), each as a ratio to the floor's.
 Targets, on the wall-time ratio: at most 6x for ``occopus-maintain -l``,
 ``occopus-maintain -r -i ID`` and ``occopus-scale -i ID -n NODE -c 1``; at most
 3x for every command's ``--help``. None of them may import a cloud SDK
-(openstacksdk, keystoneauth1, boto3, botocore, docker), SQLAlchemy or pydantic.
+(openstacksdk, keystoneauth1, boto3, botocore, docker, azure, requests),
+SQLAlchemy or pydantic.
 
     python bench/startup.py [--runs 15]
 """
@@ -29,8 +30,10 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 SCRIPTS = ("occopus-import", "occopus-build", "occopus-destroy", "occopus-maintain",
-           "occopus-scale", "occopus-groups", "occopus-executions", "occopus-rest-service")
-HEAVY = ("openstack", "keystoneauth1", "boto3", "botocore", "docker", "sqlalchemy", "pydantic")
+           "occopus-scale", "occopus-groups", "occopus-executions", "occopus-rest-service",
+           "occopus-orchestrate", "occopus-triggers")
+HEAVY = ("openstack", "keystoneauth1", "boto3", "botocore", "docker", "azure", "requests",
+         "sqlalchemy", "pydantic")
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)\s*$", re.MULTILINE)
 
 

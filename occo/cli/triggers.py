@@ -11,20 +11,31 @@ created by ``trigger:NAME``.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from occo.cli.common import config_options, err, handle_errors, open_api
 from occo.cli.groups import echo_json
-from occo.engine.triggers import WORKFLOWS, at, describe
+from occo.model.vocabulary import SCHEDULABLE
+
+if TYPE_CHECKING:
+    from occo.store.records import TriggerRecord
 
 Obj = tuple[str | None, str | None]
 
 
 def _when(ts: float | None, zone: str) -> str:
+    """``ts`` in ``zone``; the trigger engine loads when a command runs, not for --help."""
+    from occo.engine.triggers import at
+
     return at(ts, zone) or "-"
+
+
+def _described(trigger: TriggerRecord) -> dict[str, Any]:
+    from occo.engine.triggers import describe
+
+    return describe(trigger)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +48,7 @@ def main(ctx: click.Context, cfg_path: str | None, auth_data_path: str | None) -
 
 @main.command("create")
 @click.argument("name")
-@click.option("-w", "--workflow", required=True, type=click.Choice(WORKFLOWS))
+@click.option("-w", "--workflow", required=True, type=click.Choice([str(w) for w in SCHEDULABLE]))
 @click.option("-i", "--infra-id", "--infra_id", "infra_id", default=None,
               help="The infrastructure it acts on.")
 @click.option("-g", "--group", "infra_group_id", default=None,
@@ -102,7 +113,7 @@ def list_(obj: Obj) -> None:
     with open_api(*obj) as occo:
         for t in occo.triggers():
             target = t.infra_id or f"group:{t.infra_group_id}"
-            view = describe(t)
+            view = _described(t)
             click.echo(f"{t.name}\t{t.workflow}\t{target}\t{view['schedule']}\t"
                        f"{_when(t.next_fire_time, t.timezone)}\t{view['state']}")
 
@@ -116,8 +127,10 @@ def list_(obj: Obj) -> None:
 def show(obj: Obj, name: str, firings: int) -> None:
     """The trigger, and its latest firings with the execution each started."""
     with open_api(*obj) as occo:
+        import dataclasses
+
         trigger = occo.trigger(name)
-        data = describe(trigger)
+        data = _described(trigger)
         data["firings"] = [{**dataclasses.asdict(f),
                             "fire_at": _when(f.fire_time, trigger.timezone)}
                            for f in occo.trigger_firings(name, firings)] if firings else []

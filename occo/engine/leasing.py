@@ -13,11 +13,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
 
 from occo.errors import LeaseHeld
 from occo.model.states import ExecutionStatus
 from occo.resources import procinfo
-from occo.store.store import Store
+
+if TYPE_CHECKING:   # annotations only: the store is passed in, not opened here
+    from occo.store.store import Store
 
 DEFAULT_TTL = 30.0
 

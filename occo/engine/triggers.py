@@ -32,17 +32,20 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from occo.engine.leasing import make_holder
 from occo.errors import NotFound, UserInputError
+from occo.model.vocabulary import SCHEDULABLE
 from occo.store.records import FiringRecord, TriggerRecord
-from occo.store.store import Store
+
+if TYPE_CHECKING:   # annotations only: the store is passed in, not opened here
+    from occo.store.store import Store
 
 log = logging.getLogger("occo.triggers")
 
-WORKFLOWS = ("scale", "maintain", "update", "destroy", "orchestrate")
+WORKFLOWS = tuple(str(w) for w in SCHEDULABLE)
 DEFAULT_GRACE = 300.0      # seconds a due firing may be late and still run
 MAX_GRACE = 7 * 86400.0
 MIN_INTERVAL = 1.0

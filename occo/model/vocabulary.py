@@ -17,6 +17,11 @@ class Workflow(StrEnum):
     ORCHESTRATE = "orchestrate"       # jobs of an orchestration file on running instances
 
 
+#: What a cron trigger may start: every workflow on an existing infrastructure.
+SCHEDULABLE = (Workflow.SCALE, Workflow.MAINTAIN, Workflow.UPDATE, Workflow.DESTROY,
+               Workflow.ORCHESTRATE)
+
+
 class TaskAction(StrEnum):
     """What a task does to its instance."""
 

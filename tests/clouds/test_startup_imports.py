@@ -29,7 +29,10 @@ SCRIPTS = {"occopus-import": {"occo.cli.import_cmd"}, "occopus-build": {"occo.cl
            "occopus-destroy": {"occo.cli.destroy"}, "occopus-maintain": {"occo.cli.maintain"},
            "occopus-scale": {"occo.cli.scale"}, "occopus-groups": {"occo.cli.groups"},
            "occopus-executions": {"occo.cli.executions", "occo.cli.groups"},
-           "occopus-rest-service": {"occo.cli.rest_service"}}
+           "occopus-rest-service": {"occo.cli.rest_service"},
+           "occopus-orchestrate": {"occo.cli.orchestrate"},
+           "occopus-triggers": {"occo.cli.triggers", "occo.cli.groups", "occo.model",
+                                "occo.model.vocabulary"}}
 
 
 def imported_modules(stderr: str) -> set[str]:
