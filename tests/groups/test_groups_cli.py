@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from occo.api import Occo
@@ -27,7 +28,9 @@ def test_group_of_twenty_paused_resumed_and_failed_member(cli: Cli, tmp_path: Pa
         # Instances keep the implementation they were built with: each scale-up
         # in the group below takes about 0.25 s.
         occo.import_node_definitions(write(tmp_path / "d.yaml", defs(create=0.25)))
-        ids = [occo.build(write(tmp_path / "i.yaml", INFRA)).infra_id for _ in range(20)]
+        infra = write(tmp_path / "i.yaml", INFRA)
+        with ThreadPoolExecutor(5) as builders:    # the builds wait out their creates together
+            ids = list(builders.map(lambda _: occo.build(infra).infra_id, range(20)))
     cli.run("occopus-groups", "infra", "create", "tenants")
     cli.run("occopus-groups", "infra", "add", "tenants", *[a for i in ids for a in ("-i", i)])
     for name in ("ok", "broken"):
