@@ -25,7 +25,7 @@ from occo.config import Config
 from tests.support.cli import BIN
 from tests.support.wait import wait_until
 
-FIRINGS = 20
+FIRINGS = 10
 DEFS = "'node_def:sim':\n  - resource: {type: dummy}\n"
 INFRA = "infra_name: sims\nnodes:\n  - {name: sim, type: sim, scaling: {min: 1}}\n"
 
