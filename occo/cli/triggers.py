@@ -48,7 +48,8 @@ def main(ctx: click.Context, cfg_path: str | None, auth_data_path: str | None) -
 
 @main.command("create")
 @click.argument("name")
-@click.option("-w", "--workflow", required=True, type=click.Choice([str(w) for w in SCHEDULABLE]))
+@click.option("-w", "--workflow", required=True, type=click.Choice([str(w) for w in SCHEDULABLE]),
+              help="What each firing starts.")
 @click.option("-i", "--infra-id", "--infra_id", "infra_id", default=None,
               help="The infrastructure it acts on.")
 @click.option("-g", "--group", "infra_group_id", default=None,

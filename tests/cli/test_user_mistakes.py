@@ -118,7 +118,7 @@ def test_import_accepts_the_type_of_an_installed_third_party_handler(
         assert occo.node_definitions()["web"][1]["resource"] == {"type": "acme_cloud"}
 
 
-@pytest.mark.parametrize("script", ["occopus-executions", "occopus-groups"])
+@pytest.mark.parametrize("script", ["occopus-executions", "occopus-groups", "occopus-triggers"])
 def test_every_sub_command_says_what_it_does(cli: Cli, script: str) -> None:
     def check(path: list[str], group: click.Group) -> None:
         listing = cli.run(script, *path, "--help").stdout
