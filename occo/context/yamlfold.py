@@ -29,7 +29,9 @@ _KEPT_BREAK, _KEPT_TAB = "\ue002", "\ue003"      # escaped in double quotes: nev
 _MARKS = (INSERT_OPEN, INSERT_CLOSE, _KEPT_BREAK, _KEPT_TAB)
 _INSERTED = re.compile(f"{INSERT_OPEN}(.*?){INSERT_CLOSE}", re.S)
 _LINE_BREAKS = re.compile(r"\n+")
-_FOLDED = re.compile(r"[ \t]*\n(?:[ \t]*\n)*[ \t]*")    # breaks, blank lines, blanks around
+# breaks, blank lines and the blanks around them; a match starts where its blanks
+# start (the look-behind), which keeps a long run of blanks linear, not quadratic
+_FOLDED = re.compile(r"(?<![ \t])[ \t]*\n(?:[ \t]*\n)*[ \t]*")
 
 
 def mark_inserted(value: Any) -> str:

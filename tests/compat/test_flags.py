@@ -58,10 +58,19 @@ def test_help_shows_every_occopus_flag_and_the_parser_takes_it(script: str) -> N
     assert not [flag for flag in flags if flag not in parsed]
 
 
-@pytest.mark.parametrize("script", sorted(OCCOPUS_FLAGS))
+INSTALLED = sorted(ep.name for ep in entry_points(group="console_scripts")
+                   if ep.name.startswith("occopus-"))
+
+
+def test_every_installed_script_is_in_the_table() -> None:
+    assert set(INSTALLED) - set(OCCOPUS_FLAGS) <= {"occopus-orchestrate", "occopus-triggers"}
+    assert set(OCCOPUS_FLAGS) <= set(INSTALLED)
+
+
+@pytest.mark.parametrize("script", INSTALLED)
 def test_version_on_every_script(script: str) -> None:
-    command, _ = OCCOPUS_FLAGS[script]
-    ran = CliRunner().invoke(command, ["--version"], prog_name=script)
+    (point,) = entry_points(group="console_scripts", name=script)
+    ran = CliRunner().invoke(point.load(), ["--version"], prog_name=script)
     assert (ran.exit_code, ran.output) == (0, f"occo {occo.__version__}\n")
 
 
