@@ -81,6 +81,10 @@ write_files:
     {{variables.private_key}}
 - path: /etc/motd
   content: "welcome {{variables.who}}"
+- path: /etc/consul/hosts.ctmpl
+  content: |
+    {% raw %}{{range service "web"}}
+    {{.Address}} {{.Node}}{{end}}{% endraw %}
 runcmd:
 - echo {{variables.who}} > /tmp/who
 """
@@ -96,7 +100,9 @@ def test_a_key_written_with_blank_lines_reaches_the_node_as_one_key(session: Ses
     out = session.ok(build, "--dry-run", "infra.yaml").stdout
     user_data = yaml.safe_load("\n".join(line.split("| ", 1)[1] for line in out.splitlines()
                                          if line.startswith("    | ")))
-    (key, motd) = (f["content"] for f in user_data["write_files"])
+    (key, motd, consul) = (f["content"] for f in user_data["write_files"])
     assert key == "-----BEGIN KEY-----\nAAAA\nBBBB\n-----END KEY-----\n\n"
     assert key == occopus_round_trip("{{v}}\n", KEY)
     assert motd == "welcome ops" and user_data["runcmd"] == ["echo ops > /tmp/who"]
+    # Go templates for consul-template (Occopus's hadoop tutorial) pass through raw blocks
+    assert consul == '{{range service "web"}}\n{{.Address}} {{.Node}}{{end}}\n'
