@@ -2,10 +2,11 @@
 
 One APScheduler 3.x background scheduler per process, configured for work
 that may take longer than its interval: a tick that finds the previous run
-still going is skipped quietly (a debug line, not APScheduler's WARNING per
-tick), ticks missed while the process was busy are folded into one run
-(``coalesce``), and a late tick still runs however late it is
-(``misfire_grace_time=None``), since maintenance that is late is still wanted.
+still going is skipped quietly (APScheduler's "maximum number of running
+instances reached" WARNING becomes a debug line), ticks missed while the
+process was busy are folded into one run (``coalesce``), and a late tick still
+runs however late it is (``misfire_grace_time=None``), since maintenance that
+is late is still wanted.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
 
-log = logging.getLogger(__name__)
+JOB_DEFAULTS = {"coalesce": True, "misfire_grace_time": None, "max_instances": 1}
+SKIPPED_TICK = "maximum number of running instances reached"
 
-JOB_DEFAULTS = {"coalesce": True, "misfire_grace_time": None,
-                # one run in flight plus one tick that notices it and returns at once
-                "max_instances": 2}
+
+class _QuietSkips(logging.LoggerAdapter[logging.Logger]):
+    """APScheduler's own logger, except that a tick skipped because the previous run
+    is still going is a debug line: expected for work that may outlast its interval."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if level == logging.WARNING and SKIPPED_TICK in str(msg):
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
 
 
 class Periodic:
@@ -38,27 +46,17 @@ class Periodic:
             if self._scheduler is None:
                 from apscheduler.schedulers.background import BackgroundScheduler
 
-                self._scheduler = BackgroundScheduler(timezone=dt.UTC,
-                                                      job_defaults=dict(JOB_DEFAULTS))
+                self._scheduler = BackgroundScheduler(
+                    timezone=dt.UTC, job_defaults=dict(JOB_DEFAULTS),
+                    logger=_QuietSkips(logging.getLogger("apscheduler.scheduler")))
                 self._scheduler.start()
             return self._scheduler
 
     def every(self, seconds: float, run: Callable[[], Any], *, name: str,
               start_now: bool = True) -> None:
         """Run ``run`` every ``seconds``; never two runs of it at once."""
-        busy = threading.Lock()
-
-        def guarded() -> None:
-            if not busy.acquire(blocking=False):
-                log.debug("%s: previous run still in flight; tick skipped", name)
-                return
-            try:
-                run()
-            finally:
-                busy.release()
-
         when = {"next_run_time": dt.datetime.now(dt.UTC)} if start_now else {}
-        self._started().add_job(guarded, "interval", seconds=seconds, id=name, name=name,
+        self._started().add_job(run, "interval", seconds=seconds, id=name, name=name,
                                 replace_existing=True, **when)
 
     def add_job(self, *args: Any, **kwargs: Any) -> Any:
