@@ -147,9 +147,11 @@ class Notifier:
                 log.exception("could not read infrastructure state changes")
 
     def _check(self) -> None:
+        # Webhooks before changes: no change read here is newer than the webhooks, so
+        # the URL of a record destroyed since is in this list or in the previous one.
+        current = self._occo.webhooks()
         # Ids may commit out of order on PostgreSQL: look back a little, skip seen ones.
         changes = self._occo.state_changes(max(0, self._last_id - 50))
-        current = self._occo.webhooks()
         with self._cv:
             known, self._hooks = self._hooks, self._with_told(current)
             current = self._hooks
