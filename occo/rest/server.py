@@ -103,12 +103,11 @@ class RestService:
         self.settings = settings
         self.app = create_app(occo, settings)
         self.context: ServiceContext = self.app.extensions[EXTENSION]
-        self._gate = _Gate(self.app.wsgi_app)
-        self.app.wsgi_app = self._gate  # type: ignore[method-assign]
+        self._gate = _Gate(self.app)      # what waitress serves: the app behind the gate
         self._map: dict[int, Any] = {}
         # waitress cuts off bodies far over the limit (e.g. endless chunked uploads);
         # those just over it reach Flask, which answers 413 in JSON
-        self._server = create_server(self.app, map=self._map, host=settings.host,
+        self._server = create_server(self._gate, map=self._map, host=settings.host,
                                      port=settings.port, threads=settings.threads,
                                      ident="occo",
                                      max_request_body_size=2 * settings.max_body_bytes + 65536)

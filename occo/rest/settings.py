@@ -10,8 +10,9 @@ import ipaddress
 import os
 import socket
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from occo.config import Config
 from occo.errors import ConfigError
@@ -89,23 +90,22 @@ class ServiceSettings:
 
     @classmethod
     def from_config(cls, config: Config, *, host: str | None = None, port: int | None = None,
-                    parallelize: bool = False, **overrides: object) -> ServiceSettings:
+                    parallelize: bool = False, **overrides: Any) -> ServiceSettings:
         """Settings from the config's ``rest:`` section (or Occopus's ``components.rest``)
         and ``$OCCO_REST_TOKENS``; ``host`` and ``port`` given here win."""
         generated = [generated_token_digest(config.home)] if config.rest.generate_token else []
         digests = tuple(dict.fromkeys([*config.rest.tokens, *env_token_digests(), *generated]))
-        values: dict[str, object] = {
-            "host": config.rest.host if host is None else host,
-            "port": config.rest.port if port is None else port,
-            "parallelize": parallelize, "token_digests": digests,
-            "cors_origins": tuple(config.rest.cors_origins),
-            "allowed_hosts": tuple(config.rest.allowed_hosts),
-            "host_commands": config.rest.host_commands,
-            "webhook_local_targets": config.rest.webhook_local_targets,
-            "max_body_bytes": config.rest.max_body_bytes,
-            "maintain_interval": config.maintain_interval}
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(
+            host=config.rest.host if host is None else host,
+            port=config.rest.port if port is None else port,
+            parallelize=parallelize, token_digests=digests,
+            cors_origins=tuple(config.rest.cors_origins),
+            allowed_hosts=tuple(config.rest.allowed_hosts),
+            host_commands=config.rest.host_commands,
+            webhook_local_targets=config.rest.webhook_local_targets,
+            max_body_bytes=config.rest.max_body_bytes,
+            maintain_interval=config.maintain_interval)
+        return replace(settings, **overrides)
 
     def check(self) -> None:
         """Refuse a setup that would expose the service without authentication."""
