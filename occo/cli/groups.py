@@ -148,8 +148,11 @@ def _dispatch(occo: Any, group_id: str) -> None:
         err("cancelling the group (queued executions are cancelled at once)")
         occo.execution_group_action(group_id, "cancel")
 
-    signal.signal(signal.SIGINT, on_sigint)
-    status = occo.run_execution_group(group_id, stop)
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        status = occo.run_execution_group(group_id, stop)
+    finally:   # in-process callers (tests, the API) get their own handler back
+        signal.signal(signal.SIGINT, previous)
     err(f"execution group {group_id}: {status}")
     if status == "failed":
         raise SystemExit(1)
