@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
@@ -68,33 +68,60 @@ def end_abandoned(store: Store, infra_id: str) -> None:
                              f"failed: {reason}", infra_id=infra_id, execution_id=execution.id)
 
 
-def _keep(store: Store, infra_id: str, holder: str, ttl: float, lost: threading.Event,
-          stop: threading.Event, also: tuple[threading.Event, ...]) -> None:
-    """Renew every ttl/3. A store that does not answer is retried until the
-    lease would really expire (measured on this process's monotonic clock from
-    the last renewal the store confirmed, so a wrong wall clock does not
-    matter); a renewal refused because another holder has it is lost at once."""
+def _keep(renew: Callable[[set[str]], set[str]], held: dict[str, threading.Event],
+          ttl: float, stop: threading.Event, also: tuple[threading.Event, ...]) -> None:
+    """Renew the ``held`` leases every ttl/3 (``renew`` answers which it renewed).
+
+    A store that does not answer is retried until the leases would really
+    expire (measured on this process's monotonic clock from the last renewal
+    the store confirmed, so a wrong wall clock does not matter); a lease whose
+    renewal is refused because another holder has it is lost at once: its
+    event is set, and those in ``also`` with it.
+    """
     expires = time.monotonic() + ttl        # acquired just before this thread started
     margin = min(1.0, ttl / 10)             # stop acting a little before anyone may take it
     wait = ttl / 3
-    while not stop.wait(wait):
+    kept = set(held)
+    while kept and not stop.wait(wait):
         attempt = time.monotonic()
         try:
-            renewed: bool | None = store.leases.renew(infra_id, holder, ttl)
+            renewed: set[str] | None = renew(kept)
         except Exception:  # noqa: BLE001 - an unreachable store: retried below
             renewed = None
-        if renewed:
+        if renewed is not None:
+            _lose(held, kept - renewed, also)
+            kept &= renewed
             expires, wait = attempt + ttl, ttl / 3
             continue
         left = expires - margin - time.monotonic()
-        if renewed is False or left <= 0:
-            break
+        if left <= 0:
+            _lose(held, kept, also)
+            return
         wait = max(0.05, min(ttl / 3, left / 4))
-    else:
-        return
-    lost.set()
-    for event in also:
-        event.set()
+
+
+def _lose(held: dict[str, threading.Event], lost: set[str],
+          also: tuple[threading.Event, ...]) -> None:
+    for infra_id in lost:
+        held[infra_id].set()
+    if lost:
+        for event in also:
+            event.set()
+
+
+@contextmanager
+def _kept(renew: Callable[[set[str]], set[str]], held: dict[str, threading.Event], ttl: float,
+          also: tuple[threading.Event, ...], name: str) -> Iterator[None]:
+    """A thread renewing ``held`` while the block runs."""
+    stop = threading.Event()
+    keeper = threading.Thread(target=_keep, args=(renew, held, ttl, stop, also), name=name,
+                              daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
 @contextmanager
@@ -109,18 +136,45 @@ def held_lease(store: Store, infra_id: str, holder: str, ttl: float = DEFAULT_TT
         yield None
         return
     end_abandoned(store, infra_id)
-    lost, stop = threading.Event(), threading.Event()
-    keeper = threading.Thread(target=_keep, args=(store, infra_id, holder, ttl, lost, stop, also),
-                              name=f"lease-{infra_id[:8]}", daemon=True)
-    keeper.start()
+    lost = threading.Event()
+
+    def renew(_kept: set[str]) -> set[str]:
+        return {infra_id} if store.leases.renew(infra_id, holder, ttl) else set()
+
     try:
-        yield lost
+        with _kept(renew, {infra_id: lost}, ttl, also, f"lease-{infra_id[:8]}"):
+            yield lost
     finally:
-        stop.set()
-        keeper.join()
         if not lost.is_set():
             with suppress(Exception):  # a store that is down: the lease simply expires
                 store.leases.release(infra_id, holder)
+
+
+@contextmanager
+def held_leases(store: Store, infra_ids: list[str], holder: str,
+                ttl: float = DEFAULT_TTL) -> Iterator[dict[str, threading.Event]]:
+    """Take the leases of several infrastructures together, in one transaction.
+
+    Yields ``{infra_id: lost}`` for those taken: the others are held by another
+    (alive or dead: taking a dead holder's lease over, and ending what it left,
+    is :func:`held_lease`'s work). One thread renews them all; each is released
+    at the end.
+    """
+    held = {i: threading.Event() for i in store.leases.acquire_many(infra_ids, holder, ttl)}
+    if not held:
+        yield held
+        return
+
+    def renew(kept: set[str]) -> set[str]:
+        return store.leases.renew_many(kept, holder, ttl)
+
+    try:
+        with _kept(renew, held, ttl, (), f"leases-{len(held)}"):
+            yield held
+    finally:
+        with suppress(Exception):  # as above
+            store.leases.release_many([i for i, lost in held.items() if not lost.is_set()],
+                                      holder)
 
 
 @contextmanager

@@ -59,26 +59,34 @@ def _verdict(report: StateReport, health: tuple[bool, str]) -> Probe:
     return Probe(Verdict.WAIT, report.reason or str(report.state))
 
 
-def refresh(registry: PluginRegistry, runtime: InfraRuntime,
-            instances: list[InstanceRecord], concurrency: int) -> dict[str, Probe]:
-    """What each refreshable instance (one with a resource) looks like now."""
+def refresh(registry: PluginRegistry, looked_at: list[tuple[InfraRuntime, list[InstanceRecord]]],
+            concurrency: int) -> dict[str, Probe]:
+    """What each refreshable instance (one with a resource) looks like now.
+
+    ``looked_at``: the instances of one or more infrastructures, each with its
+    runtime (the nodes' health checks); a handler answers for all of them
+    together where it can.
+    """
     by_type: dict[str, list[tuple[InstanceRecord, ResourceRef]]] = {}
     # Instances of a node share one config: validated once, found by identity (the
     # store hands out one dict per distinct config) or else by its JSON text.
     configs: dict[int | tuple[str, str], Any] = {}
-    for inst in instances:
-        if inst.state not in REFRESHED or not inst.resource_id:
-            continue
-        config = configs.get(id(inst.resource_config))
-        if config is None:
-            handler = registry.handler(inst.resource_type)
-            key = (inst.resource_type, json.dumps(inst.resource_config, sort_keys=True))
-            if key not in configs:
-                configs[key] = handler.config_model.model_validate(inst.resource_config)
-            config = configs[id(inst.resource_config)] = configs[key]
-        by_type.setdefault(inst.resource_type, []).append(
-            (inst, ResourceRef(inst.id, inst.resource_id, config, inst.resource_data)))
-    health = {name: node.health_check for name, node in runtime.nodes.items()}
+    runtimes = {runtime.infra_id: runtime for runtime, _ in looked_at}
+    checked = {(runtime.infra_id, name) for runtime, _ in looked_at
+               for name, node in runtime.nodes.items() if node.health_check}
+    for _, instances in looked_at:
+        for inst in instances:
+            if inst.state not in REFRESHED or not inst.resource_id:
+                continue
+            config = configs.get(id(inst.resource_config))
+            if config is None:
+                handler = registry.handler(inst.resource_type)
+                key = (inst.resource_type, json.dumps(inst.resource_config, sort_keys=True))
+                if key not in configs:
+                    configs[key] = handler.config_model.model_validate(inst.resource_config)
+                config = configs[id(inst.resource_config)] = configs[key]
+            by_type.setdefault(inst.resource_type, []).append(
+                (inst, ResourceRef(inst.id, inst.resource_id, config, inst.resource_data)))
     reports: dict[str, StateReport] = {}
     checks = []
     for rtype, pairs in by_type.items():
@@ -90,15 +98,15 @@ def refresh(registry: PluginRegistry, runtime: InfraRuntime,
                 states = _states(handler, [ref for _, ref in pairs], pool)
         for (inst, _), state in zip(pairs, states, strict=True):
             reports[inst.id] = state
-            if state.state == ResourceState.RUNNING and health.get(inst.node_name):
+            if state.state == ResourceState.RUNNING and (inst.infra_id, inst.node_name) in checked:
                 checks.append(inst)
     healths: dict[str, tuple[bool, str]] = {}
     if checks:
         renderer = TemplateRenderer()
         with ThreadPoolExecutor(max_workers=_workers(concurrency)) as pool:
             healths = dict(zip([i.id for i in checks], pool.map(
-                lambda inst: _check_health(registry, renderer, runtime, inst), checks),
-                strict=True))
+                lambda inst: _check_health(registry, renderer, runtimes[inst.infra_id], inst),
+                checks), strict=True))
     return {inst_id: _verdict(report, healths.get(inst_id, (True, "")))
             for inst_id, report in reports.items()}
 

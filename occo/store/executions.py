@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from occo.errors import NotFound
 from occo.model.states import EXECUTION_TRANSITIONS, ExecutionStatus, check_transition
@@ -54,6 +54,14 @@ class ExecutionRepo:
                 select(t).where(t.c.infra_id == infra_id, t.c.status.not_in(ended))
                 .order_by(t.c.created_at, t.c.id))]
 
+    def started_holders(self, infra_ids: builtins.list[str]) -> builtins.list[tuple[str, str]]:
+        """(infra id, holder) of the started executions of these infrastructures."""
+        with self._store.read() as conn:
+            return [(r.infra_id, r.holder) for r in conn.execute(
+                select(t.c.infra_id, t.c.holder).where(
+                    t.c.infra_id.in_(infra_ids), t.c.status == ExecutionStatus.STARTED,
+                    t.c.holder.is_not(None)))]
+
     def statuses(self, execution_ids: builtins.list[str]) -> dict[str, tuple[ExecutionStatus,
                                                                              str | None]]:
         """Status and holder of each known execution, in one query."""
@@ -83,24 +91,53 @@ class ExecutionRepo:
         An idle pass right after another idle pass extends that record instead
         of adding one.
         """
+        return self.record_passes([(infra_id, summary, idle)], creator)[infra_id]
+
+    def record_passes(self, passes: builtins.list[tuple[str, dict[str, Any], bool]],
+                      creator: str) -> dict[str, str]:
+        """:meth:`record_pass` for several infrastructures (``(infra_id, summary,
+        idle)`` each, distinct ids) in one transaction; each one's execution id."""
         now = time.time()
+        out: dict[str, str] = {}
         with self._store.write() as conn:
-            last = conn.execute(
-                select(t.c.id, t.c.parameters).where(t.c.infra_id == infra_id,
-                                                      t.c.workflow == "maintain")
-                .order_by(t.c.created_at.desc()).limit(1)).first()
-            if idle and last is not None and (last.parameters or {}).get("idle"):
-                passes = int(last.parameters.get("passes", 1)) + 1
-                conn.execute(update(t).where(t.c.id == last.id).values(
-                    ended_at=now, parameters={**last.parameters, "passes": passes}))
-                return str(last.id)
-            execution_id = str(uuid.uuid4())
-            conn.execute(insert(t), {
-                "id": execution_id, "infra_id": infra_id, "workflow": "maintain",
-                "parameters": {**summary, "idle": idle, "passes": 1},
-                "status": ExecutionStatus.TERMINATED, "created_at": now, "started_at": now,
-                "ended_at": now, "creator": creator, "attempt": 1, "holder": creator})
-            return execution_id
+            last = self._last_passes(conn, [infra_id for infra_id, _, idle in passes if idle])
+            extended, added = [], []
+            for infra_id, summary, idle in passes:
+                previous = last.get(infra_id)
+                if idle and previous is not None and previous[1].get("idle"):
+                    count = int(previous[1].get("passes", 1)) + 1
+                    extended.append({"b_id": previous[0], "ended_at": now,
+                                     "parameters": {**previous[1], "passes": count}})
+                    out[infra_id] = previous[0]
+                    continue
+                out[infra_id] = str(uuid.uuid4())
+                added.append({
+                    "id": out[infra_id], "infra_id": infra_id, "workflow": "maintain",
+                    "parameters": {**summary, "idle": idle, "passes": 1},
+                    "status": ExecutionStatus.TERMINATED, "created_at": now,
+                    "started_at": now, "ended_at": now, "creator": creator, "attempt": 1,
+                    "holder": creator})
+            if extended:
+                conn.execute(update(t).where(t.c.id == bindparam("b_id")), extended)
+            if added:
+                conn.execute(insert(t), added)
+        return out
+
+    @staticmethod
+    def _last_passes(conn: Connection, infra_ids: builtins.list[str]
+                     ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The latest maintenance execution of each infrastructure: (id, parameters)."""
+        if not infra_ids:
+            return {}
+        later = t.alias("later")
+        newer = select(later.c.id).where(later.c.infra_id == t.c.infra_id,
+                                         later.c.workflow == "maintain",
+                                         later.c.created_at > t.c.created_at)
+        rows = conn.execute(select(t.c.infra_id, t.c.id, t.c.parameters, t.c.created_at)
+                            .where(t.c.infra_id.in_(infra_ids), t.c.workflow == "maintain",
+                                   ~newer.exists())
+                            .order_by(t.c.created_at))
+        return {r.infra_id: (str(r.id), r.parameters or {}) for r in rows}
 
     def request_action(self, execution_id: str, action: str | None) -> None:
         with self._store.write() as conn:

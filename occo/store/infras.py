@@ -57,6 +57,11 @@ class InfraRepo:
             raise NotFound(f"unknown infrastructure id '{infra_id}'")
         return _infra(row)
 
+    def get_many(self, infra_ids: builtins.list[str]) -> builtins.list[InfraRecord]:
+        """The records of those ids that exist, in one query."""
+        with self._store.read() as conn:
+            return [_infra(r) for r in conn.execute(select(t).where(t.c.id.in_(infra_ids)))]
+
     def exists(self, infra_id: str) -> bool:
         with self._store.read() as conn:
             return conn.execute(select(t.c.id).where(t.c.id == infra_id)).first() is not None
@@ -92,6 +97,15 @@ class InfraRepo:
         with self._store.read() as conn:
             return [_node(r) for r in conn.execute(
                 select(n).where(n.c.infra_id == infra_id).order_by(n.c.id))]
+
+    def nodes_of(self, infra_ids: builtins.list[str]) -> dict[str, builtins.list[NodeRecord]]:
+        """:meth:`nodes` of several infrastructures, in one query."""
+        out: dict[str, builtins.list[NodeRecord]] = {}
+        with self._store.read() as conn:
+            for row in conn.execute(select(n).where(n.c.infra_id.in_(infra_ids))
+                                    .order_by(n.c.id)):
+                out.setdefault(row.infra_id, []).append(_node(row))
+        return out
 
     def set_target(self, infra_id: str, node_name: str, target: int,
                    conn: Connection | None = None) -> None:

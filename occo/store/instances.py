@@ -207,11 +207,12 @@ class InstanceRepo:
                 for r in rows]
 
     def for_infras(self, infra_ids: list[str]) -> list[InstanceRecord]:
-        """Live instances of several infrastructures in one query."""
+        """Live instances of several infrastructures in one query, each one's oldest first."""
         with self._store.read() as conn:
             return _records(conn.execute(
                 select(*_RECORD_COLUMNS).where(t.c.infra_id.in_(infra_ids),
-                                               t.c.state != InstanceState.DESTROYED)))
+                                               t.c.state != InstanceState.DESTROYED)
+                .order_by(t.c.infra_id, t.c.created_at, t.c.id)))
 
     def find(self, infra_id: str, node_name: str, key: str) -> InstanceRecord:
         """A live instance of the node by instance id or by address."""

@@ -42,6 +42,12 @@ class ScalingRepo:
             assert key is not None
             return int(key[0])
 
+    def infras_with_pending(self, infra_ids: list[str]) -> set[str]:
+        """Which of these infrastructures have unapplied requests (a quick look)."""
+        with self._store.read() as conn:
+            return set(conn.execute(select(t.c.infra_id).distinct().where(
+                t.c.infra_id.in_(infra_ids), t.c.applied_at.is_(None))).scalars())
+
     def pending(self, infra_id: str, conn: Connection) -> list[ScalingRequest]:
         """Unapplied requests in arrival order, read inside the caller's transaction.
 

@@ -30,3 +30,26 @@ def test_pass_records(occo: Occo, tmp_path: Path) -> None:
     assert len(records) == 3                       # idle run, the scale-up, a new idle run
     assert occo.execution(acted.execution_id).report is not None
     assert all(r.status == "terminated" for r in records)
+
+
+def test_one_pass_over_many_records_the_idle_and_passes_on_the_rest(occo: Occo,
+                                                                    tmp_path: Path) -> None:
+    occo.import_node_definitions(write(tmp_path / "d.yaml",
+                                       "'node_def:sim':\n  - resource: {type: dummy}\n"))
+    description = write(tmp_path / "i.yaml", "infra_name: p\nnodes:\n"
+                        "  - {name: w, type: sim, scaling: {min: 1, max: 3}}\n")
+    leased, requested, *idle = [occo.build(description).infra_id for _ in range(4)]
+    assert occo.store.leases.acquire(leased, "other-host:1:maintainer", 60)
+    occo.scale(requested, "w", change=1)
+
+    first = occo.maintain([leased, requested, *idle])
+    assert first[0].skipped == "lease held by another maintainer"
+    assert first[1].created == 1 and first[1].applied_requests == 1
+    assert all(not r.acted and r.skipped is None and r.execution_id for r in first[2:])
+    assert [r.infra_id for r in first] == [leased, requested, *idle]
+
+    second = occo.maintain(idle)
+    assert [r.execution_id for r in second] == [r.execution_id for r in first[2:]]
+    assert all(occo.execution(r.execution_id).parameters["passes"] == 2 for r in second)
+    assert all(occo.store.leases.holder(i) is None for i in [requested, *idle])
+    assert occo.store.leases.holder(leased)[0] == "other-host:1:maintainer"  # type: ignore[index]

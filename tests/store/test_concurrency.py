@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from occo.engine.leasing import exclusive, held_lease
+from occo.engine.leasing import exclusive, held_lease, held_leases
 from occo.errors import Conflict
 from occo.store.migrate import HEAD_REVISION
 from occo.store.records import NodeRecord
@@ -235,6 +235,38 @@ def test_held_lease_reports_a_lost_lease(store: Store) -> None:
         assert lost.wait(2), "losing the lease went unnoticed"
     held = store.leases.holder(infra_id)
     assert held is not None and held[0] == "thief"  # the loser did not free it
+
+
+def test_leases_taken_together_leave_the_live_lease_of_another_alone(store: Store) -> None:
+    free, others, expired = _infra(store), _infra(store), _infra(store)
+    assert store.leases.acquire(others, "other", 30)
+    assert store.leases.acquire(expired, "gone", -1)          # already expired
+    assert store.leases.acquire_many([free, others, expired], "me", 30) == {free, expired}
+    assert store.leases.holder(others)[0] == "other"  # type: ignore[index]
+    assert store.leases.acquire_many([free], "me", 30) == {free}   # the holder renews
+    assert store.leases.renew_many([free, expired], "me", 30) == {free, expired}
+    store.leases.release(free, "me")                            # e.g. taken from it
+    assert store.leases.renew_many([free, expired], "me", 30) == {expired}
+    store.leases.release_many([free, others, expired], "me")
+    assert store.leases.holder(expired) is None
+    assert store.leases.holder(others)[0] == "other"  # type: ignore[index]
+
+
+def test_leases_held_together_are_renewed_and_each_loss_is_told(store: Store) -> None:
+    kept, stolen, busy = _infra(store), _infra(store), _infra(store)
+    assert store.leases.acquire(busy, "other", 30)
+    with held_leases(store, [kept, stolen, busy], "me", ttl=0.6) as held:
+        assert set(held) == {kept, stolen}
+        expires = store.leases.holder(kept)[1]  # type: ignore[index]
+        store.leases.release(stolen, "me")
+        assert store.leases.acquire(stolen, "thief", 30)
+        wait_until(held[stolen].is_set, timeout=5, what="the stolen lease to be noticed")
+        wait_until(lambda: store.leases.holder(kept)[1] > expires,  # type: ignore[index]
+                   timeout=5, what="the kept lease to be renewed")
+        assert not held[kept].is_set()
+    assert store.leases.holder(kept) is None                   # released
+    assert store.leases.holder(stolen)[0] == "thief"  # type: ignore[index]
+    assert store.leases.holder(busy)[0] == "other"  # type: ignore[index]
 
 
 def test_exclusive_is_a_conflict_while_another_process_holds_it(
