@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
-from occo.errors import LeaseHeld
-from occo.model.states import ExecutionStatus
+from occo.errors import LeaseHeld, NotFound
+from occo.model.states import ExecutionStatus, InfraState
+from occo.model.vocabulary import Workflow
 from occo.resources import procinfo
 
 if TYPE_CHECKING:   # annotations only: the store is passed in, not opened here
@@ -51,21 +52,46 @@ def _acquire(store: Store, infra_id: str, holder: str, ttl: float) -> bool:
         store.leases.take_over(infra_id, current[0], holder, ttl)
 
 
+# The state a run of each workflow leaves its infrastructure in while it works: if
+# the run dies there, the infrastructure is marked failed (as a run killed in-process
+# marks it).
+_LEFT_BY: dict[str, InfraState] = {Workflow.BUILD: InfraState.BUILDING,
+                                   Workflow.UPDATE: InfraState.BUILDING,
+                                   Workflow.DESTROY: InfraState.DESTROYING}
+
+
 def end_abandoned(store: Store, infra_id: str) -> None:
     """End, as failed, the started executions of ``infra_id`` whose process died.
 
     Whoever takes the lease does this, so a killed build or pass is not shown
-    as running for ever. The instances they left are resolved by the next
-    run (see :mod:`occo.engine.orphans`).
+    as running for ever, and an infrastructure a killed build or destroy left
+    ``building`` or ``destroying`` is marked failed, its records kept for a
+    destroy or a resume. The instances they left are resolved by the next run
+    (see :mod:`occo.engine.orphans`).
     """
     for execution in store.executions.unfinished(infra_id):
-        if execution.status == ExecutionStatus.STARTED and execution.holder \
-                and holder_is_dead(execution.holder):
-            reason = f"its process died ({execution.holder})"
-            store.executions.finish(execution.id, ExecutionStatus.FAILED, error=reason,
-                                    keep_terminal=True)
-            store.events.add("execution_abandoned", f"{execution.workflow} {execution.id} "
-                             f"failed: {reason}", infra_id=infra_id, execution_id=execution.id)
+        if execution.status != ExecutionStatus.STARTED or not execution.holder \
+                or not holder_is_dead(execution.holder):
+            continue
+        reason = f"its process died ({execution.holder})"
+        store.executions.finish(execution.id, ExecutionStatus.FAILED, error=reason,
+                                keep_terminal=True)
+        store.events.add("execution_abandoned", f"{execution.workflow} {execution.id} "
+                         f"failed: {reason}", infra_id=infra_id, execution_id=execution.id)
+        left = _LEFT_BY.get(execution.workflow)
+        if left is not None and _state(store, infra_id) == left:
+            store.infras.set_state(infra_id, InfraState.FAILED)
+            store.events.add("infra_failed", f"its {execution.workflow} {execution.id} died; "
+                             f"records kept: run occopus-destroy -i {infra_id} to remove it, "
+                             f"or occopus-executions action {execution.id} force-resume --run "
+                             "to finish it", infra_id=infra_id, execution_id=execution.id)
+
+
+def _state(store: Store, infra_id: str) -> InfraState | None:
+    try:
+        return store.infras.get(infra_id).state
+    except NotFound:
+        return None
 
 
 def _keep(renew: Callable[[set[str]], set[str]], held: dict[str, threading.Event],

@@ -61,6 +61,25 @@ def test_killed_dummy_build_is_cleaned_up_by_destroy(dummy: Occopus) -> None:
     assert ended.status == "failed" and "died" in (ended.error or "")
 
 
+def test_killed_build_is_marked_failed_by_whoever_takes_over(dummy: Occopus) -> None:
+    kill_slow_build(dummy)
+    infra_id = next(iter(dummy.listed()))
+    build_run = next(e for e in dummy.store.executions.list(infra_id=infra_id))
+
+    # The next command that takes the dead build's lease (here a maintenance
+    # pass) tells what happened: no longer 'building' for ever.
+    dummy.ok("occopus-maintain", "-i", infra_id, timeout=30)
+    assert dummy.listed()[infra_id] == ("e2e-slow", "failed")
+    ended = dummy.store.executions.get(build_run.id)
+    assert ended.status == "failed" and "died" in (ended.error or "")
+    events = dummy.ok("occopus-maintain", "-r", "-i", infra_id).stdout
+    assert f"its build {build_run.id} died; records kept: run occopus-destroy -i " \
+        f"{infra_id}" in events
+    dummy.ok("occopus-destroy", "-i", infra_id, timeout=30)
+    assert dummy.dummy_count() == 0
+    assert dummy.listed() == {}
+
+
 def test_killed_local_build_is_cleaned_up_by_destroy(local: Occopus) -> None:
     build = local.start("occopus-build", DATA / "local_infra.yaml")
 
