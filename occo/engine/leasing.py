@@ -52,22 +52,20 @@ def _acquire(store: Store, infra_id: str, holder: str, ttl: float) -> bool:
         store.leases.take_over(infra_id, current[0], holder, ttl)
 
 
-# The state a run of each workflow leaves its infrastructure in while it works: if
-# the run dies there, the infrastructure is marked failed (as a run killed in-process
-# marks it).
-_LEFT_BY: dict[str, InfraState] = {Workflow.BUILD: InfraState.BUILDING,
-                                   Workflow.UPDATE: InfraState.BUILDING,
-                                   Workflow.DESTROY: InfraState.DESTROYING}
+# Builds that die leave their infrastructure 'building': it is marked failed (as a
+# build killed in-process marks it). A dead destroy's stays 'destroying', which no
+# pass maintains (a failed one would be rebuilt), until a destroy finishes it.
+_BUILDS = frozenset({Workflow.BUILD, Workflow.UPDATE})
 
 
 def end_abandoned(store: Store, infra_id: str) -> None:
     """End, as failed, the started executions of ``infra_id`` whose process died.
 
     Whoever takes the lease does this, so a killed build or pass is not shown
-    as running for ever, and an infrastructure a killed build or destroy left
-    ``building`` or ``destroying`` is marked failed, its records kept for a
-    destroy or a resume. The instances they left are resolved by the next run
-    (see :mod:`occo.engine.orphans`).
+    as running for ever, and an infrastructure a killed build left ``building``
+    is marked failed, its records kept for a destroy or a resume. The
+    instances they left are resolved by the next run (see
+    :mod:`occo.engine.orphans`).
     """
     for execution in store.executions.unfinished(infra_id):
         if execution.status != ExecutionStatus.STARTED or not execution.holder \
@@ -78,8 +76,7 @@ def end_abandoned(store: Store, infra_id: str) -> None:
                                 keep_terminal=True)
         store.events.add("execution_abandoned", f"{execution.workflow} {execution.id} "
                          f"failed: {reason}", infra_id=infra_id, execution_id=execution.id)
-        left = _LEFT_BY.get(execution.workflow)
-        if left is not None and _state(store, infra_id) == left:
+        if execution.workflow in _BUILDS and _state(store, infra_id) == InfraState.BUILDING:
             store.infras.set_state(infra_id, InfraState.FAILED)
             store.events.add("infra_failed", f"its {execution.workflow} {execution.id} died; "
                              f"records kept: run occopus-destroy -i {infra_id} to remove it, "
