@@ -61,7 +61,7 @@ def _admin_sql(port: int, *statements: str) -> None:
     with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
                          autocommit=True) as conn:
         for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
 
 @pytest.fixture(scope="session")

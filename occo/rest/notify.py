@@ -26,7 +26,7 @@ import json
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("occo.rest")
 
 MAX_BACKOFF = 30.0
+MAX_PARKED = 10_000   # changes kept for one receiver that is not answering
 TOLD_FOR = 60.0       # seconds a webhook set through the API waits for the store to show it
 Webhook = tuple[str, "str | None"]          # (url, secret)
 
@@ -74,9 +75,9 @@ class Notifier:
         self._backoff = backoff
         self._senders = senders
         self.policy = policy or TargetPolicy()
-        self._queue: list[_Delivery] = []              # due deliveries of idle receivers
-        self._parked: dict[str, list[_Delivery]] = defaultdict(list)   # of busy ones
-        self._busy: set[str] = set()
+        self._queue: list[_Delivery] = []        # at most one delivery per receiver
+        self._parked: dict[str, deque[_Delivery]] = defaultdict(deque)   # the rest, in order
+        self._busy: set[str] = set()               # receivers with one queued or in flight
         self._order = itertools.count()
         self._cv = threading.Condition()
         self._stop = threading.Event()
@@ -176,10 +177,18 @@ class Notifier:
         self._push(_Delivery(time.monotonic(), next(self._order), url, secret, body))
 
     def _push(self, delivery: _Delivery) -> None:
-        """Queue a delivery (the lock is held); a busy receiver's waits its turn."""
+        """Queue a delivery (the lock is held). A receiver has at most one delivery
+        queued or in flight; the rest wait in order behind it."""
         if delivery.target in self._busy:
-            self._parked[delivery.target].append(delivery)
+            parked = self._parked[delivery.target]
+            if len(parked) >= MAX_PARKED:          # a receiver gone for good: keep the newest
+                parked.popleft()
+                self.dropped += 1
+                log.warning("webhook %s is %d changes behind; the oldest is dropped",
+                            delivery.url, MAX_PARKED)
+            parked.append(delivery)
         else:
+            self._busy.add(delivery.target)
             heapq.heappush(self._queue, delivery)
         self._cv.notify_all()
 
@@ -192,24 +201,26 @@ class Notifier:
                                             or self._queue[0].due > self._drain_until):
                     return None
                 if self._queue and self._queue[0].due <= now:
-                    delivery = heapq.heappop(self._queue)
-                    self._busy.add(delivery.target)
-                    return delivery
+                    return heapq.heappop(self._queue)
                 wait = self._queue[0].due - now if self._queue else None
                 if self._stop.is_set():
                     wait = min(wait or 0.1, max(0.0, self._drain_until - now))
                 self._cv.wait(wait)
 
     def _done(self, delivery: _Delivery, retry: bool) -> None:
-        """The receiver is free again: its parked deliveries (and a retry) queue up."""
+        """A delivery ended: its retry, or else the receiver's next parked delivery,
+        takes its place in the queue, so nothing newer overtakes an older change."""
         with self._cv:
-            self._busy.discard(delivery.target)
-            for waiting in self._parked.pop(delivery.target, []):
-                heapq.heappush(self._queue, waiting)
+            parked = self._parked.get(delivery.target)
             if retry:
                 delay = min(MAX_BACKOFF, self._backoff * 2 ** (delivery.attempt - 1))
                 delivery.due = time.monotonic() + delay
                 heapq.heappush(self._queue, delivery)
+            elif parked:
+                heapq.heappush(self._queue, parked.popleft())
+            else:
+                self._parked.pop(delivery.target, None)
+                self._busy.discard(delivery.target)
             self._cv.notify_all()
 
     def _send(self) -> None:

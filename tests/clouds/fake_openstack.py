@@ -228,7 +228,7 @@ class FakeOpenStack:
     def _route(self, method: str, pattern: str, handler: Callable[..., Any],
                public: bool = False) -> None:
         if public:
-            handler.__func__.needs_token = False  # type: ignore[attr-defined]
+            handler.__func__.needs_token = False
         self._routes.append((method, re.compile(pattern), handler))
 
     def _add_routes(self) -> None:

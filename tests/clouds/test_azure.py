@@ -34,13 +34,13 @@ SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItest operator@test"
 
 
 def vm_handler(fake: fa.FakeAzure, tmp_path: Path) -> AzureVmHandler:
-    env = HandlerEnv(home=tmp_path, store=None,  # type: ignore[arg-type]
+    env = HandlerEnv(home=tmp_path, store=None,
                      auth_data=azure_auth(fake, "azure_vm"), settings={"azure_vm": FAST})
     return AzureVmHandler(env)
 
 
 def aci_handler(fake: fa.FakeAzure, tmp_path: Path) -> AzureAciHandler:
-    env = HandlerEnv(home=tmp_path, store=None,  # type: ignore[arg-type]
+    env = HandlerEnv(home=tmp_path, store=None,
                      auth_data=azure_auth(fake, "azure_aci"), settings={"azure_aci": FAST})
     return AzureAciHandler(env)
 
@@ -169,7 +169,7 @@ def test_plain_http_endpoints_are_refused_before_any_request(azure: fa.FakeAzure
                                                              tmp_path: Path) -> None:
     auth = azure_auth(azure, "azure_vm")
     auth["resource"][0]["endpoint"] = "http://127.0.0.1:9"
-    env = HandlerEnv(home=tmp_path, store=None,  # type: ignore[arg-type]
+    env = HandlerEnv(home=tmp_path, store=None,
                      auth_data=auth, settings={"azure_vm": FAST})
     with pytest.raises(ConfigError, match=r"azure_vm endpoint 'http://127.0.0.1:9': Azure "
                                           r"Resource Manager is reached over https only"):

@@ -28,7 +28,7 @@ from tests.clouds.backends import FAST, cloudbroker_auth, cloudbroker_resource
 
 @pytest.fixture
 def handler(cloudbroker: fcb.FakeCloudBroker, tmp_path: Path) -> CloudBrokerHandler:
-    env = HandlerEnv(home=tmp_path, store=None,  # type: ignore[arg-type]
+    env = HandlerEnv(home=tmp_path, store=None,
                      auth_data=cloudbroker_auth(cloudbroker),
                      settings={"cloudbroker": FAST})
     return CloudBrokerHandler(env)

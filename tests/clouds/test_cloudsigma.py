@@ -24,7 +24,7 @@ from tests.clouds.backends import FAST, cloudsigma_auth, cloudsigma_resource
 
 def handler_for(tmp_path: Path, auth: dict[str, Any] | None,
                 **settings: Any) -> CloudSigmaHandler:
-    env = HandlerEnv(home=tmp_path, store=None,  # type: ignore[arg-type]
+    env = HandlerEnv(home=tmp_path, store=None,
                      auth_data=auth, settings={"cloudsigma": {**FAST, **settings}})
     return CloudSigmaHandler(env)
 

@@ -29,7 +29,7 @@ def ec2_config(cloud: MotoCloud, **fields: Any) -> Ec2Resource:
 
 
 def handler_for(tmp_path: Path, auth: dict[str, Any] | None) -> Ec2Handler:
-    env = HandlerEnv(home=tmp_path, store=None, auth_data=auth)  # type: ignore[arg-type]
+    env = HandlerEnv(home=tmp_path, store=None, auth_data=auth)
     return Ec2Handler(env)
 
 

@@ -31,7 +31,7 @@ def nova_config(cloud: fos.FakeOpenStack, **fields: Any) -> NovaResource:
 
 
 def handler_for(tmp_path: Path, auth: dict[str, Any] | None) -> NovaHandler:
-    env = HandlerEnv(home=tmp_path, store=None, auth_data=auth)  # type: ignore[arg-type]
+    env = HandlerEnv(home=tmp_path, store=None, auth_data=auth)
     return NovaHandler(env)
 
 

@@ -33,8 +33,8 @@ def _defs(tmp_path: Path, **types: tuple[float, float]) -> Path:
     return _file(tmp_path, "defs.yaml", text)
 
 
-def _tasks(report: dict) -> dict[str, list[dict]]:  # type: ignore[type-arg]
-    out: dict[str, list[dict]] = {}  # type: ignore[type-arg]
+def _tasks(report: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
     for name, node in report["nodes"].items():
         out[name] = list(node["instances"].values())
     return out

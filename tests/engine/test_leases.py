@@ -71,7 +71,7 @@ def test_a_build_whose_lease_is_taken_stops_and_touches_nothing(tmp_path: Path) 
         assert occo.infrastructure(infra_id).state == InfraState.BUILDING
         assert all(i.node_name == "first" for i in occo.store.instances.for_infra(infra_id)
                    if i.state != "pending")
-        assert occo.store.leases.holder(infra_id)[0] == ELSEWHERE  # type: ignore[index]
+        assert occo.store.leases.holder(infra_id)[0] == ELSEWHERE
 
         occo.store.leases.release(infra_id, ELSEWHERE)
         occo.destroy(infra_id)
@@ -112,7 +112,7 @@ def test_a_client_clock_an_hour_behind_cannot_share_a_lease(pg_store_url: str,
         # Its lease was written to last 30 s of the database's time, not to have
         # expired an hour ago by this machine's clock.
         assert not store.leases.acquire("skewed", "right-clock:2:b", 30.0)
-        assert store.leases.holder("skewed")[0] == "slow-clock:1:a"  # type: ignore[index]
+        assert store.leases.holder("skewed")[0] == "slow-clock:1:a"
     finally:
         store.close()
         try:
@@ -152,7 +152,7 @@ def test_a_renewal_the_store_refuses_once_is_retried(pg_store_url: str) -> None:
             assert held[0] == "me:1:a"
             renewed = held[1]
             # renewing goes on (the next renewal moves the expiry) and the lease is kept
-            wait_until(lambda: store.leases.holder("busy")[1] > renewed,  # type: ignore[index]
+            wait_until(lambda: store.leases.holder("busy")[1] > renewed,
                        timeout=10, what="a later renewal")
             assert not lost.is_set()
     finally:

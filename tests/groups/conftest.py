@@ -39,7 +39,7 @@ def occo(tmp_path: Path) -> Iterator[Occo]:
 
 
 @pytest.fixture
-def make_file(tmp_path: Path):  # type: ignore[no-untyped-def]
+def make_file(tmp_path: Path):
     counter = iter(range(10_000))
 
     def make(text: str) -> Path:

@@ -25,7 +25,7 @@ ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 INFRA = "infra_name: tenant\nnodes:\n  - {name: worker, type: sim, scaling: {min: 1, max: 5}}\n"
 
 
-def _tenants(occo: Occo, make_file, count: int, group: str = "tenants",  # type: ignore[no-untyped-def]
+def _tenants(occo: Occo, make_file, count: int, group: str = "tenants",
              create: float = 0.0) -> list[str]:
     # Instances keep the implementation they were built with, scale-ups included.
     occo.import_node_definitions(make_file(defs(create=create)))
@@ -46,7 +46,7 @@ def _statuses(occo: Occo, group_id: str) -> list[S]:
     return [e.status for e in occo.store.executions.for_group(group_id)]
 
 
-def test_twenty_infrastructures_never_more_than_three_at_once(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_twenty_infrastructures_never_more_than_three_at_once(occo: Occo, make_file) -> None:
     ids = _tenants(occo, make_file, 20, create=0.05)
     group = occo.start_execution_group("tenants", "scale",
                                        default_parameters={"node": "worker", "change": 1},
@@ -57,7 +57,7 @@ def test_twenty_infrastructures_never_more_than_three_at_once(occo: Occo, make_f
     assert all(len(occo.report(i)["worker"]["instances"]) == 2 for i in ids)
 
 
-def test_concurrency_zero_pauses_and_raising_it_resumes(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_concurrency_zero_pauses_and_raising_it_resumes(occo: Occo, make_file) -> None:
     _tenants(occo, make_file, 4)
     group = occo.start_execution_group("tenants", "maintain", concurrency=0)
     thread, result = _run_in_background(occo, group["id"])
@@ -75,7 +75,7 @@ def test_concurrency_zero_pauses_and_raising_it_resumes(occo: Occo, make_file) -
     assert all(e.started_at and e.started_at >= resumed_at for e in executions)
 
 
-def test_cancel_marks_queued_executions_cancelled_at_once(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_marks_queued_executions_cancelled_at_once(occo: Occo, make_file) -> None:
     _tenants(occo, make_file, 5)
     group = occo.start_execution_group("tenants", "maintain", concurrency=0)
     assert occo.execution_group_action(group["id"], "cancel") == 5
@@ -83,7 +83,7 @@ def test_cancel_marks_queued_executions_cancelled_at_once(occo: Occo, make_file)
     assert occo.run_execution_group(group["id"]) == "terminated"  # ended, none failed
 
 
-def test_target_groups_and_report_at_first_failure(occo: Occo, make_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_target_groups_and_report_at_first_failure(occo: Occo, make_file, tmp_path: Path) -> None:
     ids = _tenants(occo, make_file, 6, create=0.3)
     occo.create_infra_group("ok")
     occo.create_infra_group("broken")
@@ -118,7 +118,7 @@ def test_target_groups_and_report_at_first_failure(occo: Occo, make_file, tmp_pa
     assert all("@timestamp" in line for line in lines)
 
 
-def test_cancelled_member_joins_no_target_group(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_cancelled_member_joins_no_target_group(occo: Occo, make_file) -> None:
     _tenants(occo, make_file, 2)
     occo.create_infra_group("ok")
     group = occo.start_execution_group("tenants", "maintain", concurrency=0,
@@ -131,7 +131,7 @@ def test_cancelled_member_joins_no_target_group(occo: Occo, make_file) -> None: 
         occo.store.executions.for_group(group["id"])[1].infra_id,)
 
 
-def test_members_by_label(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_members_by_label(occo: Occo, make_file) -> None:
     occo.import_node_definitions(make_file(defs()))
     ids = [occo.build(make_file(INFRA)).infra_id for _ in range(3)]
     occo.label_infrastructure(ids[0], {"release": "blue"})
@@ -145,7 +145,7 @@ def test_members_by_label(occo: Occo, make_file) -> None:  # type: ignore[no-unt
         occo.start_execution_group("blue", "explode")
 
 
-def test_resume_continues_without_redoing_finished_tasks(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_resume_continues_without_redoing_finished_tasks(occo: Occo, make_file) -> None:
     occo.import_node_definitions(make_file(defs()))
     occo.import_node_definitions(make_file(defs(fail=1.0, name="flaky")))
     description = make_file("""
@@ -178,7 +178,7 @@ dependencies:
         occo.execution_action(failed.id, "resume")
 
 
-def test_cancel_of_a_started_build_rolls_back_its_new_work(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_of_a_started_build_rolls_back_its_new_work(occo: Occo, make_file) -> None:
     occo.import_node_definitions(make_file(defs()))
     occo.import_node_definitions(make_file(defs(fail=1.0, name="flaky")))
     description = make_file("""
@@ -216,7 +216,7 @@ dependencies:
 
 
 def test_a_build_started_anywhere_can_be_cancelled_through_its_execution(
-        occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+        occo: Occo, make_file) -> None:
     """E.g. a CLI build cancelled from the REST service: it rolls back, ends cancelled."""
     occo.import_node_definitions(make_file(defs(create=0.3, name="slow")))
     description = make_file("infra_name: c\nnodes:\n  - {name: n, type: slow, "
@@ -242,7 +242,7 @@ def test_a_build_started_anywhere_can_be_cancelled_through_its_execution(
     assert occo.store.dummy.count() == 0 and occo.list_infrastructures() == []
 
 
-def test_failed_scale_pass_fails_its_member_and_the_group(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_failed_scale_pass_fails_its_member_and_the_group(occo: Occo, make_file) -> None:
     occo.import_node_definitions(make_file(defs()))
     infra_id = occo.build(make_file(INFRA)).infra_id
     # The node definition breaks; an update stores it for the instances created next.
@@ -277,7 +277,7 @@ def test_failed_scale_pass_fails_its_member_and_the_group(occo: Occo, make_file)
         assert ISO_UTC.fullmatch(when), when
 
 
-def test_destroy_ends_the_executions_of_what_it_removes(occo: Occo, make_file) -> None:  # type: ignore[no-untyped-def]
+def test_destroy_ends_the_executions_of_what_it_removes(occo: Occo, make_file) -> None:
     ids = _tenants(occo, make_file, 2)
     group = occo.start_execution_group("tenants", "maintain", concurrency=0)  # stays queued
     occo.destroy(ids[0])

@@ -14,7 +14,7 @@ def test_pass_records(occo: Occo, tmp_path: Path) -> None:
     infra_id = occo.build(write(tmp_path / "i.yaml", "infra_name: p\nnodes:\n"
                                 "  - {name: w, type: sim, scaling: {min: 1, max: 3}}\n")).infra_id
 
-    def passes() -> list:  # type: ignore[type-arg]
+    def passes() -> list:
         return [e for e in occo.executions(infra_id) if e.workflow == "maintain"]
 
     for _ in range(3):
@@ -52,4 +52,4 @@ def test_one_pass_over_many_records_the_idle_and_passes_on_the_rest(occo: Occo,
     assert [r.execution_id for r in second] == [r.execution_id for r in first[2:]]
     assert all(occo.execution(r.execution_id).parameters["passes"] == 2 for r in second)
     assert all(occo.store.leases.holder(i) is None for i in [requested, *idle])
-    assert occo.store.leases.holder(leased)[0] == "other-host:1:maintainer"  # type: ignore[index]
+    assert occo.store.leases.holder(leased)[0] == "other-host:1:maintainer"

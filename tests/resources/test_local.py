@@ -65,7 +65,7 @@ def target_of(handler: LocalHandler, ref: ResourceRef) -> HealthTarget:
 
 @pytest.fixture
 def handler(tmp_path: Path) -> LocalHandler:
-    return LocalHandler(HandlerEnv(home=tmp_path, store=None))  # type: ignore[arg-type]
+    return LocalHandler(HandlerEnv(home=tmp_path, store=None))
 
 
 @pytest.fixture

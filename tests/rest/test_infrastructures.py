@@ -244,7 +244,7 @@ def test_stopping_answers_the_requests_in_flight(occo: Occo, start_service: Call
         requests.get(f"{rest.url}/infrastructures/", timeout=5)
 
 
-def test_instance_links_in_reports_resolve(rest, occo) -> None:  # type: ignore[no-untyped-def]
+def test_instance_links_in_reports_resolve(rest, occo) -> None:
     """Every instance link a build report gives is a real URL of this service."""
     infra_id = rest.build()
     execution = rest("GET", f"/executions?infra_id={infra_id}").json()["executions"][0]

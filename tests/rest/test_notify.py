@@ -90,6 +90,8 @@ def test_state_changes_are_posted_with_retries(hooked: Any, occo: Occo, cluster:
     # the first delivery is refused (503) and retried: nothing is lost
     wait_until(lambda: receiver.states(infra_id) == ["destroying", "destroyed"])
     assert receiver.attempts == 3
+    # the retried first change still arrives first: nothing newer overtakes a retry
+    assert [e["state"] for e in receiver.events] == ["destroying", "destroyed"]
     first = sorted(receiver.events, key=lambda e: e["sequence"])[0]
     assert first["event"] == "state_changed" and first["previous"] == "ready"
 

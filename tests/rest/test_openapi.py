@@ -97,7 +97,7 @@ def test_schemathesis_stateful_finds_no_server_error(rest: Any, occo: Occo,
     schema = _schema(rest, cluster)
     calls: Counter[tuple[str, int]] = Counter()
 
-    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+    class Machine(schema.as_state_machine()):
         def after_call(self, response: Any, case: Any) -> None:
             calls[(case.operation.label, response.status_code)] += 1
 

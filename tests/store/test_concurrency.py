@@ -192,13 +192,13 @@ def test_lease_of_a_killed_holder_is_taken_over_after_its_ttl(
     wait_until(lambda: store.leases.acquire(infra_id, "successor", 30),
                what="the dead holder's lease to expire")
     assert time.time() >= expires_at  # not a moment before its ttl ran out
-    assert store.leases.holder(infra_id)[0] == "successor"  # type: ignore[index]
+    assert store.leases.holder(infra_id)[0] == "successor"
 
 
 def test_renew_keeps_and_release_frees_a_lease(store: Store) -> None:
     infra_id = _infra(store)
     assert store.leases.acquire(infra_id, "a", 0.3)
-    first_expiry = store.leases.holder(infra_id)[1]  # type: ignore[index]
+    first_expiry = store.leases.holder(infra_id)[1]
     assert store.leases.renew(infra_id, "a", 30.0)
     assert not store.leases.renew(infra_id, "b", 30.0)
     wait_until(lambda: time.time() > first_expiry, what="the first expiry to pass")
@@ -215,10 +215,10 @@ def test_held_lease_is_renewed_while_work_runs_and_released_after(store: Store) 
     infra_id = _infra(store)
     with held_lease(store, infra_id, "worker", ttl=0.9) as lost:
         assert lost is not None
-        first_expiry = store.leases.holder(infra_id)[1]  # type: ignore[index]
+        first_expiry = store.leases.holder(infra_id)[1]
         # beyond the ttl: only the background renewal keeps it
         wait_until(lambda: time.time() > first_expiry, what="the first expiry to pass")
-        assert store.leases.holder(infra_id)[1] > first_expiry  # type: ignore[index]
+        assert store.leases.holder(infra_id)[1] > first_expiry
         assert not store.leases.acquire(infra_id, "intruder", 5)
         with held_lease(store, infra_id, "intruder", ttl=5) as other:
             assert other is None
@@ -242,14 +242,14 @@ def test_leases_taken_together_leave_the_live_lease_of_another_alone(store: Stor
     assert store.leases.acquire(others, "other", 30)
     assert store.leases.acquire(expired, "gone", -1)          # already expired
     assert store.leases.acquire_many([free, others, expired], "me", 30) == {free, expired}
-    assert store.leases.holder(others)[0] == "other"  # type: ignore[index]
+    assert store.leases.holder(others)[0] == "other"
     assert store.leases.acquire_many([free], "me", 30) == {free}   # the holder renews
     assert store.leases.renew_many([free, expired], "me", 30) == {free, expired}
     store.leases.release(free, "me")                            # e.g. taken from it
     assert store.leases.renew_many([free, expired], "me", 30) == {expired}
     store.leases.release_many([free, others, expired], "me")
     assert store.leases.holder(expired) is None
-    assert store.leases.holder(others)[0] == "other"  # type: ignore[index]
+    assert store.leases.holder(others)[0] == "other"
 
 
 def test_leases_held_together_are_renewed_and_each_loss_is_told(store: Store) -> None:
@@ -257,16 +257,16 @@ def test_leases_held_together_are_renewed_and_each_loss_is_told(store: Store) ->
     assert store.leases.acquire(busy, "other", 30)
     with held_leases(store, [kept, stolen, busy], "me", ttl=0.6) as held:
         assert set(held) == {kept, stolen}
-        expires = store.leases.holder(kept)[1]  # type: ignore[index]
+        expires = store.leases.holder(kept)[1]
         store.leases.release(stolen, "me")
         assert store.leases.acquire(stolen, "thief", 30)
         wait_until(held[stolen].is_set, timeout=5, what="the stolen lease to be noticed")
-        wait_until(lambda: store.leases.holder(kept)[1] > expires,  # type: ignore[index]
+        wait_until(lambda: store.leases.holder(kept)[1] > expires,
                    timeout=5, what="the kept lease to be renewed")
         assert not held[kept].is_set()
     assert store.leases.holder(kept) is None                   # released
-    assert store.leases.holder(stolen)[0] == "thief"  # type: ignore[index]
-    assert store.leases.holder(busy)[0] == "other"  # type: ignore[index]
+    assert store.leases.holder(stolen)[0] == "thief"
+    assert store.leases.holder(busy)[0] == "other"
 
 
 def test_exclusive_is_a_conflict_while_another_process_holds_it(
@@ -289,6 +289,6 @@ def test_exclusive_is_a_conflict_while_another_process_holds_it(
     assert other.returncode == 0, err
     assert store.leases.holder(infra_id) is None
     with exclusive(store, infra_id, "me", "destroy"):
-        assert store.leases.holder(infra_id)[0] == "me"  # type: ignore[index]
+        assert store.leases.holder(infra_id)[0] == "me"
     assert store.leases.holder(infra_id) is None
 
