@@ -31,15 +31,15 @@ import datetime as dt
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.clouds.fakehttp import FakeHttpServer
 
 PROJECT_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 USER = "alice"
@@ -54,11 +54,6 @@ FLAVORS = {"m1.small": "101", "m1.medium": "102", "m1.broken": "199"}
 PRIVATE_NET_ID = "7d1d7a1e-0000-4000-8000-0000000000a1"
 PUBLIC_NET_ID = "7d1d7a1e-0000-4000-8000-0000000000f1"
 PUBLIC_NET_NAME = "public"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 class _HttpError(Exception):
@@ -118,17 +113,19 @@ class FakeFloatingIp:
     port_id: str | None = None
 
 
-class FakeOpenStack:
+class FakeOpenStack(FakeHttpServer):
     """The fake cloud; ``start()`` it, point the handler at :attr:`auth_url`."""
+
+    name = "fake-openstack"
 
     def __init__(self, *, build_polls: int = 2, quota_instances: int = 10,
                  error_images: Iterable[str] = (BROKEN_IMAGE_ID,),
                  error_flavors: Iterable[str] = ("m1.broken",)) -> None:
+        super().__init__()
         self.build_polls = build_polls
         self.quota_instances = quota_instances
         self.error_images = set(error_images)
         self.error_flavors = {FLAVORS.get(f, f) for f in error_flavors}
-        self.lock = threading.RLock()
         self.tokens: dict[str, dict[str, Any]] = {}
         self.servers: dict[str, FakeServer] = {}
         self.deleted_servers: list[FakeServer] = []
@@ -138,36 +135,9 @@ class FakeOpenStack:
         self.consoles: dict[str, str] = {}          # server id -> last console URL issued
         self.console_error: int | None = None       # e.g. 501: the cloud has no consoles
         self.console_delay = 0.0                    # seconds a console request hangs
-        self.requests: list[tuple[str, str]] = []
-        self.unknown_routes: list[tuple[str, str]] = []
-        self.auth_failures = 0
         self._ips = itertools.count(10)
         self._fips = itertools.count(100)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = []
         self._add_routes()
-
-    # -- lifecycle ----------------------------------------------------------------------
-    def start(self) -> FakeOpenStack:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True, name="fake-openstack")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    @property
-    def base(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     @property
     def auth_url(self) -> str:
@@ -190,6 +160,9 @@ class FakeOpenStack:
         path = request.path.rstrip("/") or "/"
         with self.lock:
             self.requests.append((request.method, request.full_path))
+        injected = self._take_injected(request)
+        if injected is not None:
+            return injected(environ, start_response)
         try:
             for method, pattern, handler in self._routes:
                 match = pattern.fullmatch(path)

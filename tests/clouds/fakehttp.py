@@ -116,13 +116,20 @@ class FakeHttpServer:
         response = self._answer(request)
         return response(environ, start_response)
 
-    def _answer(self, request: Request) -> Response:
+    def _take_injected(self, request: Request) -> Response | None:
         with self.lock:
-            self.requests.append((request.method, request.full_path.rstrip("?")))
             for injected in self._injected:
                 if injected.count > 0 and injected.matches(request):
                     injected.count -= 1
                     return injected.response()
+        return None
+
+    def _answer(self, request: Request) -> Response:
+        with self.lock:
+            self.requests.append((request.method, request.full_path.rstrip("?")))
+        injected = self._take_injected(request)
+        if injected is not None:
+            return injected
         refusal = self.authorize(request)
         if refusal is not None:
             return refusal
