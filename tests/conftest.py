@@ -33,6 +33,18 @@ settings.load_profile("occo")
 # handler contract suite both use.
 pytest_plugins = ("tests.support.mariadb", "tests.clouds.servers")
 
+SYSTEM_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The servers the tests start (and what they start: dockerd runs iptables,
+    PostgreSQL is set up through runuser) live in sbin, which a bare PATH such
+    as ``env -i PATH=/usr/bin:/bin`` or a non-login shell leaves out."""
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    missing = [d for d in SYSTEM_DIRS if d not in path and os.path.isdir(d)]
+    if missing:
+        os.environ["PATH"] = os.pathsep.join([*path, *missing])
+
 PG_MISSING = ("PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in "
               "/usr/lib/postgresql/*/bin; install the Debian package 'postgresql' "
               "(.ci/run does so when initdb is missing)")
