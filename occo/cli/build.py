@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import click
 
-from occo.cli.common import config_options, err, handle_errors, open_api
+from occo.cli.common import config_options, err_from_signal, handle_errors, open_api
 
 _EXIT_AFTER: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -30,13 +29,12 @@ def _install_interrupts(cancel: threading.Event, infra_ids: list[str],
         received.append(signum)
         if not cancel.is_set():
             what = "interrupted" if signum == signal.SIGINT else "terminated"
-            err(f"{what}: rolling back what this run created "
-                "(signal again to stop waiting)")
+            err_from_signal(f"{what}: rolling back what this run created "
+                            "(signal again to stop waiting)")
             cancel.set()
             return
         where = f" -i {infra_ids[0]}" if infra_ids else ""
-        err(f"stopped waiting; records kept: run occopus-destroy{where} to clean up")
-        sys.stderr.flush()
+        err_from_signal(f"stopped waiting; records kept: run occopus-destroy{where} to clean up")
         os._exit(_EXIT_AFTER.get(received[0], 130))
 
     signal.signal(signal.SIGINT, on_signal)

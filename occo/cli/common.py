@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -87,6 +88,21 @@ def open_api(cfg_path: str | None, auth_data_path: str | None) -> Occo:
 
 def err(message: str) -> None:
     click.echo(message, err=True)
+
+
+def err_from_signal(message: str) -> None:
+    """:func:`err` for signal handlers. A handler runs between two bytecodes of the
+    main thread, possibly in the middle of its own write to stderr, where a second
+    buffered write raises ``RuntimeError: reentrant call``: what is buffered is
+    flushed if it can be, and the message goes straight to the descriptor."""
+    with contextlib.suppress(RuntimeError, OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):    # captured in-process: no descriptor
+        err(message)
+        return
+    os.write(fd, (message + "\n").encode(errors="replace"))
 
 
 def handle_errors(fn: F) -> F:

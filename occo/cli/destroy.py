@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from typing import Any
 
 import click
 
-from occo.cli.common import config_options, err, handle_errors, open_api
+from occo.cli.common import config_options, err, err_from_signal, handle_errors, open_api
 
 
 def _finish_on_sigterm(infra_id: str) -> None:
@@ -23,10 +22,11 @@ def _finish_on_sigterm(infra_id: str) -> None:
     def on_sigterm(signum: int, _frame: Any) -> None:
         received.append(signum)
         if len(received) == 1:
-            err("terminated: finishing the destroy in flight (signal again to stop now)")
+            err_from_signal("terminated: finishing the destroy in flight "
+                            "(signal again to stop now)")
             return
-        err(f"stopped; the record is kept: run occopus-destroy -i {infra_id} again to finish")
-        sys.stderr.flush()
+        err_from_signal(f"stopped; the record is kept: run occopus-destroy -i {infra_id} "
+                        "again to finish")
         os._exit(143)
 
     signal.signal(signal.SIGTERM, on_sigterm)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from occo.cli.common import config_options, err, handle_errors, open_api
+from occo.cli.common import config_options, err, err_from_signal, handle_errors, open_api
 
 ACTIONS = ["cancel", "force-cancel", "kill", "resume", "force-resume"]
 
@@ -145,7 +145,7 @@ def _dispatch(occo: Any, group_id: str) -> None:
     stop = threading.Event()
 
     def on_sigint(_signum: int, _frame: Any) -> None:
-        err("cancelling the group (queued executions are cancelled at once)")
+        err_from_signal("cancelling the group (queued executions are cancelled at once)")
         occo.execution_group_action(group_id, "cancel")
 
     previous = signal.signal(signal.SIGINT, on_sigint)

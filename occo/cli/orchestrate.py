@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from occo.cli.common import config_options, err, handle_errors, open_api
+from occo.cli.common import config_options, err, err_from_signal, handle_errors, open_api
 
 if TYPE_CHECKING:
     from occo.store.records import JobTaskRecord
@@ -78,7 +78,8 @@ def main(cfg_path: str | None, auth_data_path: str | None, infra_id: str,
     def on_sigint(_signum: int, _frame: Any) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
-        err("interrupted: jobs in flight finish, nothing new starts (Ctrl+C again to quit)")
+        err_from_signal("interrupted: jobs in flight finish, nothing new starts "
+                        "(Ctrl+C again to quit)")
         cancel.set()
 
     previous = signal.signal(signal.SIGINT, on_sigint)

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from occo.cli.common import config_options, err, handle_errors, load_configured
+from occo.cli.common import config_options, err, err_from_signal, handle_errors, load_configured
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,11 +66,11 @@ def main(cfg_path: str | None, auth_data_path: str | None, host: str | None, por
         def on_signal(signum: int, _frame: Any) -> None:
             signals.append(signum)
             if len(signals) == 1:
-                err("stopping: finishing the work in flight (signal again to roll back "
-                    "builds now)")
+                err_from_signal("stopping: finishing the work in flight "
+                                "(signal again to roll back builds now)")
                 service.stop()
             else:
-                err("rolling back builds in flight")
+                err_from_signal("rolling back builds in flight")
                 service.stop(force=True)
 
         signal.signal(signal.SIGTERM, on_signal)
