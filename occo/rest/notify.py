@@ -86,6 +86,9 @@ class Notifier:
         self._seen: set[int] = set()
         self._hooks: dict[str, Webhook] = {}
         self._told: dict[str, tuple[Webhook | None, float]] = {}
+        # infra -> (last change id when its webhook was set, when): older changes the
+        # watcher had not read yet are not the new webhook's
+        self._since: dict[str, tuple[int, float]] = {}
         self._threads: list[threading.Thread] = []
         self.delivered = 0
         self.dropped = 0
@@ -119,8 +122,10 @@ class Notifier:
         """A webhook set through the API applies from the next change on, even if the
         watcher read the store just before it was written."""
         hook = None if url is None else (url, secret)
+        since = self._occo.last_event_id()
         with self._cv:
             self._told[infra_id] = (hook, time.monotonic())
+            self._since[infra_id] = (since, time.monotonic())
             if hook is None:
                 self._hooks.pop(infra_id, None)
             else:
@@ -156,17 +161,27 @@ class Notifier:
         with self._cv:
             known, self._hooks = self._hooks, self._with_told(current)
             current = self._hooks
+            self._forget_old_since()
             for event in changes:
                 if event.id in self._seen:
                     continue
                 self._seen.add(event.id)
                 self._last_id = max(self._last_id, event.id)
+                since = self._since.get(event.infra_id or "")
+                if since is not None and event.id <= since[0]:
+                    continue
                 # a record deleted since (destroyed) took its URL along: use the one we knew
                 hook = current.get(event.infra_id or "") or known.get(event.infra_id or "")
                 if hook is not None:
                     self._enqueue(hook, event)
             if len(self._seen) > 10_000:
                 self._seen = {i for i in self._seen if i > self._last_id - 1_000}
+
+    def _forget_old_since(self) -> None:
+        now = time.monotonic()
+        for infra_id, (_, when) in list(self._since.items()):
+            if now - when > TOLD_FOR:
+                del self._since[infra_id]
 
     def _enqueue(self, hook: Webhook, event: EventRecord) -> None:
         data = event.data or {}

@@ -16,6 +16,7 @@ import pytest
 
 from occo.api import Occo
 from occo.model.description import parse_infra_description
+from occo.rest.notify import Notifier
 from occo.rest.webhooks import SIGNATURE_HEADER, TargetPolicy, signature
 from tests.support.wait import wait_until
 
@@ -202,3 +203,18 @@ def test_the_target_policy() -> None:
     assert TargetPolicy(allow_local=True, own=frozenset({own})).refusal(own) is None
     assert signature("k", b"body") == \
         "sha256=" + hmac.new(b"k", b"body", hashlib.sha256).hexdigest()
+
+
+def test_changes_made_before_a_webhook_was_set_are_not_its_own(occo: Occo, cluster: str,
+                                                               receiver: Receiver) -> None:
+    """The watcher may read changes late; those older than the webhook stay undelivered."""
+    notifier = Notifier(occo, poll=3600, policy=TargetPolicy(allow_local=True))
+    notifier.start()
+    try:
+        infra_id = occo.build(parse_infra_description(cluster, "cluster.yaml", Path("."))
+                              ).infra_id                 # changes the watcher has not read
+        notifier.remember(infra_id, receiver.url, "a-secret-long-enough-for-occo")
+        occo.destroy(infra_id)
+    finally:
+        notifier.stop()                                  # reads what is left, delivers it
+    assert receiver.states(infra_id) == ["destroying", "destroyed"]
