@@ -1,9 +1,10 @@
 """Run a node's job plan on this machine (local nodes), once.
 
 Jobs run in order in the instance's directory; each RUN's output goes to
-``jobs/<n>.log`` there. The outcome is written to ``jobs/result.json``, so a
-second call (the next readiness probe, or another occo process) returns it
-instead of running the jobs again. A failed job stops the plan; its message
+``jobs/<n>.log`` there (later, day-2 jobs append to ``jobs/orchestrate.log``).
+The outcome is written to ``jobs/result.json``, so a second call (the next
+readiness probe, or another occo process) returns it instead of running the
+jobs again. A failed job stops the plan; its message
 names the job and carries the tail of its output.
 """
 
@@ -24,6 +25,7 @@ from occo.errors import DescriptionError
 
 RESULT_FILE = "result.json"
 RUNNING_FILE = "running.pid"
+DAY2_LOG = "orchestrate.log"    # output of the instance's day-2 (orchestration) jobs
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ import posixpath
 import shutil
 import signal
 import subprocess
-import tempfile
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 OUTPUT_TAIL = 2000            # characters of a job's output kept with its task
 START_DIR = "."           # the transport's own start directory
+JOB_LOG_LIMIT = 1 << 20   # bytes a local instance's day-2 job log may reach before the
+                          # next job starts it afresh
 
 
 @dataclass(frozen=True)
@@ -159,13 +160,17 @@ class ProcessTransport:
     ``env`` is the base environment (the instance's, as at creation); ``wrap``
     puts the command into the instance's network namespace. The PID of the
     job in flight is written to ``marker``, so destroying the instance kills it.
+    Every job's output is appended to ``log``, a file the user can find and that
+    goes with the instance: a daemon a job starts keeps writing there, so it is
+    started afresh by the first job after it outgrows :data:`JOB_LOG_LIMIT`.
     """
 
-    def __init__(self, root: Path, env: Mapping[str, str], *,
+    def __init__(self, root: Path, env: Mapping[str, str], *, log: Path,
                  wrap: Callable[[list[str]], list[str]] | None = None,
                  marker: Path | None = None) -> None:
         self.root = root
         self.env = dict(env)
+        self.log = log
         self.wrap = wrap or (lambda argv: argv)
         self.marker = marker
 
@@ -174,7 +179,11 @@ class ProcessTransport:
 
     def run(self, argv: Sequence[str], cwd: str, env: Mapping[str, str],
             timeout: float) -> tuple[int | None, str]:
-        with tempfile.TemporaryFile() as output:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        # Appending (O_APPEND, shared with any daemon) keeps a truncated file dense.
+        with open(self.log, "a+b") as output:
+            if os.fstat(output.fileno()).st_size > JOB_LOG_LIMIT:
+                output.truncate(0)
             return run_process(self.wrap(list(argv)), self._path(cwd), {**self.env, **env},
                                timeout, output, self.marker)
 

@@ -217,19 +217,48 @@ def stop_group(pid: int, start_time: int, directory: Path, stop_timeout: float) 
         raise ResourceError(f"processes {left} of group {pid} survived SIGKILL", handler="local")
 
 
-def _leader_by_instance_id(instance_id: str) -> procinfo.ProcStat | None:
-    """The live session leader whose environment names this instance (crash recovery)."""
+def _carriers(instance_id: str, *, leaders_only: bool = False) -> list[procinfo.ProcStat]:
+    """Live processes (other than this one) whose environment names this instance."""
     marker = f"OCCO_INSTANCE_ID={instance_id}".encode()
+    found = []
     for stat in procinfo.iter_stats():
-        if stat.pid != stat.sid or stat.is_zombie:
+        if stat.is_zombie or stat.pid == os.getpid() or (leaders_only and stat.pid != stat.sid):
             continue
         try:
             environ = (procinfo.PROC / str(stat.pid) / "environ").read_bytes()
         except OSError:
             continue
         if marker in environ.split(b"\0"):
-            return stat
-    return None
+            found.append(stat)
+    return found
+
+
+def _leader_by_instance_id(instance_id: str) -> procinfo.ProcStat | None:
+    """The live session leader whose environment names this instance (crash recovery)."""
+    leaders = _carriers(instance_id, leaders_only=True)
+    return leaders[0] if leaders else None
+
+
+def stop_job_leftovers(instance_id: str, stop_timeout: float) -> None:
+    """Stop what the instance's jobs left running: a daemon a job started sits in a
+    session of its own, outside the instance's group, but inherited the instance's id.
+    SIGTERM, ``stop_timeout`` to go, then SIGKILL; raise if anything survives."""
+    for signals, seconds in (((signal.SIGTERM, signal.SIGCONT), stop_timeout),
+                             ((signal.SIGKILL,), _KILL_WAIT)):
+        left = _carriers(instance_id)
+        if not left:
+            return
+        for stat in left:
+            for sig in signals:  # SIGCONT: a stopped process cannot act on SIGTERM
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(stat.pid, sig)
+        deadline = time.monotonic() + seconds
+        while _carriers(instance_id) and time.monotonic() < deadline:
+            time.sleep(_POLL)
+    survivors = [s.pid for s in _carriers(instance_id)]
+    if survivors:
+        raise ResourceError(f"processes {survivors} started by jobs of instance {instance_id} "
+                            "survived SIGKILL", handler="local")
 
 
 # ---------------------------------------------------------------- the handler
@@ -416,11 +445,12 @@ class LocalHandler(ResourceHandler):
     def transport(self, ref: ResourceRef, *, infra_id: str, node_name: str) -> ProcessTransport:
         """Day-2 jobs run like the creation-time ones: in the instance's directory (its
         ``workdir``), with its environment, inside its network namespace."""
-        from occo.configure.runner import RUNNING_FILE
+        from occo.configure.runner import DAY2_LOG, RUNNING_FILE
         from occo.configure.transport import ProcessTransport
 
         directory, cwd, env, wrap = self._jobs_context(ref, infra_id, node_name)
-        return ProcessTransport(cwd, env, wrap=wrap, marker=directory / "jobs" / RUNNING_FILE)
+        return ProcessTransport(cwd, env, log=directory / "jobs" / DAY2_LOG, wrap=wrap,
+                                marker=directory / "jobs" / RUNNING_FILE)
 
     # -- destroy
 
@@ -433,6 +463,8 @@ class LocalHandler(ResourceHandler):
         from occo.configure.runner import stop_running_job
 
         stop_running_job(directory)  # an orchestration job still in flight
+        if (directory / "jobs").is_dir():
+            stop_job_leftovers(ref.instance_id, config.stop_timeout)
         if os.geteuid() == 0 and (config.network_namespace or (info and info.netns)):
             netns.destroy(ref.instance_id, self.netns_state_dir)
         with contextlib.suppress(FileNotFoundError):

@@ -96,6 +96,12 @@ def workers(tmp_path: Path) -> Iterator[Running]:
     yield from build(tmp_path, WORKER_DEFS.format(netns="true"))
 
 
+@pytest.fixture
+def plain_workers(tmp_path: Path) -> Iterator[Running]:
+    """Three local workers sharing this machine's network (no root needed)."""
+    yield from build(tmp_path, WORKER_DEFS.format(netns="false"))
+
+
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     """This worker's OpenSSH server (one per pytest worker, shared by its tests)."""

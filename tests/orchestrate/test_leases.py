@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from occo.cli.build import main as build_cli
 from occo.cli.orchestrate import main as orchestrate
-from tests.orchestrate.conftest import INFRA, WORKER_DEFS, Running, build
+from tests.orchestrate.conftest import INFRA, Running
 from tests.rest.conftest import start
 from tests.support.cli import Cli
 from tests.support.wait import wait_until
@@ -25,12 +22,6 @@ from tests.support.wait import wait_until
 SLOW_DEFS = "'node_def:slow':\n  - resource: {type: dummy, boot_delay: 600}\n"
 SLOW_NODE = "  - {name: slow, type: slow}\n"
 LEASE_HELD = 75
-
-
-@pytest.fixture
-def plain_workers(tmp_path: Path) -> Iterator[Running]:
-    """Three local workers sharing this machine's network (no root needed)."""
-    yield from build(tmp_path, WORKER_DEFS.format(netns="false"))
 
 
 def orchestrations(w: Running) -> int:

@@ -11,6 +11,8 @@ import threading
 import uuid
 from pathlib import Path
 
+import pytest
+
 from occo.cli.executions import main as executions
 from occo.cli.orchestrate import main as orchestrate
 from occo.resources import procinfo
@@ -180,6 +182,51 @@ def test_a_job_that_starts_a_daemon_ends_with_its_own_process(workers: Running,
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 os.kill(int((w.instance_dir(instance_id) / "daemon.pid").read_text()),
                         signal.SIGKILL)
+
+
+@pytest.mark.parametrize("fixture", ["workers", "plain_workers"])
+def test_a_daemon_a_job_started_logs_with_its_instance_and_ends_with_it(
+        fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Its output goes to the instance's jobs/orchestrate.log, not to a hidden file that
+    grows unseen; the next job starts that log afresh once it is over 1 MiB; destroying
+    the instance stops the daemon, also one that left the job's session, with or without
+    a network namespace around the instance."""
+    w: Running = request.getfixturevalue(fixture)
+    first = w.instances[0]
+    directory = w.instance_dir(first)
+    log = directory / "jobs" / "orchestrate.log"
+    loud = tmp_path / "loud.yaml"
+    loud.write_text(f"- targets: [{first}]\n  jobs:\n"
+                    "    - RUN: (while :; do echo tick; sleep 0.05; done) & echo $! > ticker.pid\n"
+                    "    - RUN: setsid sleep 100000 & echo $! > detached.pid\n"
+                    "    - RUN: yes big | head -c 1100000\n")
+    daemons: list[int] = []
+    try:
+        result = w.cli(orchestrate, "-i", w.infra_id, str(loud))
+        assert result.exit_code == 0, result.stderr
+        daemons = [int((directory / name).read_text()) for name in ("ticker.pid", "detached.pid")]
+        assert log.stat().st_size > 1_100_000
+        wait_until(lambda: log.read_bytes().endswith(b"tick\n"), what="the daemon's output")
+
+        quiet = tmp_path / "quiet.yaml"
+        quiet.write_text(f"- targets: [{first}]\n  jobs:\n    - RUN: echo second\n")
+        result = w.cli(orchestrate, "-i", w.infra_id, str(quiet))
+        assert result.exit_code == 0, result.stderr
+        wait_until(lambda: b"tick" in log.read_bytes().partition(b"second\n")[2],
+                   what="the daemon writing after the second job")
+        content = log.read_bytes()
+        assert b"big" not in content and len(content) < 100_000, "the log was not started afresh"
+        assert b"\0" not in content, "the daemon wrote past the end of the restarted log"
+
+        w.occo.destroy(w.infra_id)
+        alive = [pid for pid in daemons
+                 if (stat := procinfo.read_stat(pid)) is not None and not stat.is_zombie]
+        assert alive == [], "a daemon a job started outlived its instance"
+        assert not directory.exists()
+    finally:
+        for pid in daemons:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_running_orchestration_cancelled_from_anywhere_ends_cancelled(
