@@ -15,17 +15,20 @@ sections occo has a use for are taken (``components.rest`` host and port,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import operator
 import os
 import re
 import stat
+import types
+import typing
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from occo.errors import ConfigError, DescriptionError
 
@@ -158,8 +161,65 @@ def _adapter() -> TypeAdapter[Config]:
 
 
 def _validated(data: dict[str, Any]) -> Config:
-    """``data`` checked against Config's annotations (types, bounds, unknown keys)."""
+    """``data`` checked against Config's annotations (types, bounds, unknown keys).
+
+    Settings that already have their annotated types (what a YAML file gives for
+    a valid config) are taken as they are; pydantic, costly to start, is asked
+    only to convert or to explain the rest.
+    """
+    taken = _as_annotated(data, Config)
+    if taken is not _UNSURE:
+        return cast(Config, taken)
     return _adapter().validate_python(data)
+
+
+_UNSURE = object()      # a value _as_annotated leaves to pydantic
+
+
+@functools.cache
+def _annotations(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _as_annotated(value: Any, hint: Any) -> Any:
+    """``value`` as pydantic would return it for ``hint`` when it already has that type
+    (an int where a float is wanted, a string where a path is), else :data:`_UNSURE`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if hint is type(None):
+        return None if value is None else _UNSURE
+    if hint is bool:
+        return value if isinstance(value, bool) else _UNSURE
+    if hint is int:
+        return int(value) if isinstance(value, int) and not isinstance(value, bool) else _UNSURE
+    if hint is float:
+        plain = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if plain else _UNSURE
+    if hint is str:
+        return str(value) if isinstance(value, str) else _UNSURE
+    if hint is Path:
+        return Path(value) if isinstance(value, str) and value else _UNSURE
+    if origin is Literal:
+        return value if any(type(value) is type(a) and value == a for a in args) else _UNSURE
+    if origin in (typing.Union, types.UnionType):
+        fits = [v for v in (_as_annotated(value, a) for a in args) if v is not _UNSURE]
+        return fits[0] if len(fits) == 1 else _UNSURE     # ambiguous: pydantic decides
+    if origin is list and isinstance(value, list):
+        items = [_as_annotated(item, args[0]) for item in value]
+        return _UNSURE if any(i is _UNSURE for i in items) else items
+    if origin is dict and isinstance(value, dict):
+        pairs = [(_as_annotated(k, args[0]), _as_annotated(v, args[1]))
+                 for k, v in value.items()]
+        return _UNSURE if any(_UNSURE in pair for pair in pairs) else dict(pairs)
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        fields = _annotations(cast(type, hint))
+        if not set(value) <= set(fields):
+            return _UNSURE                # an unknown key: pydantic names it
+        given = {k: _as_annotated(v, fields[k]) for k, v in value.items()}
+        return _UNSURE if _UNSURE in given.values() else cast(type, hint)(**given)
+    return _UNSURE
 
 
 def _candidates(name: str, explicit: str | os.PathLike[str] | None) -> list[Path]:
@@ -238,19 +298,21 @@ def _occopus_sections(loaded: LoadedYaml) -> tuple[dict[str, Any], list[str]]:
 
 
 def _validate(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str, ...]) -> Config:
-    from pydantic import ValidationError
-
-    from occo.model.yamlio import describe_validation_error
-
     try:
         return _validated(data)
-    except ValidationError as exc:
-        raise _as_config_error(
-            describe_validation_error(exc, loaded, Config, prefix=prefix)) from None
     except ConfigError as exc:          # out of bounds: say where it is written
         where = (*prefix, *(exc.path or "").split("."))
         raise ConfigError(exc.message, location=loaded.locations.value(where),
                           path=".".join(where)) from None
+    except Exception as exc:            # pydantic is imported only once it had to judge
+        from pydantic import ValidationError
+
+        from occo.model.yamlio import describe_validation_error
+
+        if not isinstance(exc, ValidationError):
+            raise
+        raise _as_config_error(
+            describe_validation_error(exc, loaded, Config, prefix=prefix)) from None
 
 
 def _settings(path: Path) -> dict[str, Any]:

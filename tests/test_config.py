@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -110,6 +111,53 @@ def test_own_rest_section_wins_over_components_rest(isolated: Path) -> None:
                                        "rest: {port: 7000}\n")
     config = load_config(str(both))
     assert (config.rest.host, config.rest.port) == ("0.0.0.0", 7000)
+
+
+EVERY_SETTING = """\
+home: {home}
+store_url: sqlite:///{home}/other.db
+concurrency: 3
+max_instances: 500
+create_timeout: 60
+destroy_timeout: 30.5
+maintain_interval: 5
+failure_brake: 1
+lease_ttl: 20
+report_log: reports.log
+handlers: {{nova: {{poll_interval: 5}}}}
+logging: {{version: 1, root: {{level: INFO}}}}
+rest: {{host: 0.0.0.0, port: 8080, tokens: [t1], generate_token: true,
+        cors_origins: ['http://a'], allowed_hosts: [occo.example], host_commands: never,
+        webhook_local_targets: true, max_body_bytes: 1000}}
+"""
+
+
+def test_every_setting_comes_out_as_pydantic_makes_it(isolated: Path) -> None:
+    """Valid settings are taken without pydantic (it costs start-up time): they must
+    load exactly as its validation would give them, types converted included."""
+    from pydantic import TypeAdapter
+
+    from occo.config import Config
+    from occo.model.tokens import token_digest
+    from occo.model.yamlio import load_yaml_file
+
+    path = _write(isolated / "c.yaml", EVERY_SETTING.format(home=isolated / "h"))
+    plain = load_yaml_file(path).plain
+    read_elsewhere = {"auth_data", "auth_source", "source"}
+    assert set(plain) | read_elsewhere == {f.name for f in dataclasses.fields(Config)}, \
+        "a setting is missing from EVERY_SETTING"
+    config = load_config(str(path))
+    expected = TypeAdapter(Config).validate_python(plain)
+    expected.source = path
+    assert config == expected
+    assert isinstance(config.home, Path) and isinstance(config.create_timeout, float)
+    assert config.rest.tokens == [token_digest("t1")]
+
+
+def test_values_pydantic_converts_still_load(isolated: Path) -> None:
+    path = _write(isolated / "c.yaml", "concurrency: '3'\nrest: {port: '8080'}\n")
+    config = load_config(str(path))
+    assert (config.concurrency, config.rest.port) == (3, 8080)
 
 
 @pytest.mark.parametrize(("text", "where"), [

@@ -30,9 +30,8 @@ import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.composer import MaxDepthExceededError
@@ -44,6 +43,9 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from occo.errors import DescriptionError, SourceLocation
 from occo.model.textfiles import MAX_FILE_BYTES, position_in, read_text_file
+
+if TYPE_CHECKING:   # pydantic is imported by what validates, not by reading a file
+    from pydantic import ValidationError
 
 __all__ = [
     "MAX_DEPTH",
@@ -675,6 +677,8 @@ def allowed_keys(annotation: Any, loc: Iterable[Any]) -> list[str]:
 
 
 def _is_model(tp: Any) -> bool:
+    from pydantic import BaseModel
+
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 

@@ -35,6 +35,22 @@ SCRIPTS = {"occopus-import": {"occo.cli.import_cmd"}, "occopus-build": {"occo.cl
                                 "occo.model.vocabulary"}}
 
 
+# What an Occopus user keeps in ~/.occopus: Occopus's component sections (object tags
+# and all), a logging section, occo's own settings, and auth_data with a secret.
+OCCOPUS_CONFIG = """\
+components:
+  infraprocessor: !InfraProcessor {protocol: basic}
+  rest: {host: 127.0.0.1, port: 5000}
+logging:
+  version: 1
+  root: {level: WARNING, handlers: [console]}
+  handlers:
+    console: {class: logging.StreamHandler, stream: 'ext://sys.stdout'}
+occo: {concurrency: 4, create_timeout: 120, rest: {tokens: [secret-token]}}
+"""
+AUTH_DATA = "resource:\n  - type: nova\n    auth_data: {username: u, password: p}\n"
+
+
 def imported_modules(stderr: str) -> set[str]:
     return {m.group("module") for m in IMPORTED.finditer(stderr)}
 
@@ -75,6 +91,21 @@ def test_quick_commands_import_no_sdk_no_sqlalchemy_no_pydantic(
     assert roots(modules, SDK_PREFIXES) == []
     assert roots(modules, SLOW_PREFIXES) == []
     assert "occo.engine.lifecycle" not in modules and "occo.store.tables" not in modules
+
+
+@pytest.mark.parametrize("argv", [("occopus-maintain", "-l"),
+                                  ("occopus-scale", "-i", "ID", "-n", "a", "-c", "1")])
+def test_an_occopus_users_config_and_auth_data_cost_no_pydantic(
+        home: tuple[Occopus, str], argv: tuple[str, ...]) -> None:
+    """Valid files need the YAML parser, not pydantic: it judges only what is wrong."""
+    occopus, _ = home
+    cfg = write(occopus.root / "occopus_config.yaml", OCCOPUS_CONFIG)
+    auth = write(occopus.root / "auth_data.yaml", AUTH_DATA)
+    auth.chmod(0o600)
+    modules = profiled(home, *argv, "--cfg", str(cfg), "--auth_data_path", str(auth))
+    assert "occo.config" in modules and "ruamel.yaml" in modules   # the files were read
+    assert roots(modules, SDK_PREFIXES) == []
+    assert roots(modules, ("sqlalchemy", "alembic", "pydantic", "structlog")) == []
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
