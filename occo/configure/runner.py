@@ -4,8 +4,8 @@ Jobs run in order in the instance's directory; each RUN's output goes to
 ``jobs/<n>.log`` there (later, day-2 jobs append to ``jobs/orchestrate.log``).
 The outcome is written to ``jobs/result.json``, so a second call (the next
 readiness probe, or another occo process) returns it instead of running the
-jobs again. A failed job stops the plan; its message
-names the job and carries the tail of its output.
+jobs again. A failed job stops the plan; its message names the job and
+carries the tail of its output.
 """
 
 from __future__ import annotations

@@ -200,11 +200,19 @@ def test_a_daemon_a_job_started_logs_with_its_instance_and_ends_with_it(
                     "    - RUN: (while :; do echo tick; sleep 0.05; done) & echo $! > ticker.pid\n"
                     "    - RUN: setsid sleep 100000 & echo $! > detached.pid\n"
                     "    - RUN: yes big | head -c 1100000\n")
-    daemons: list[int] = []
+    daemons: list[procinfo.ProcStat] = []
+
+    def still_running() -> list[procinfo.ProcStat]:
+        """The daemons, not processes that reuse their PIDs later."""
+        return [d for d in daemons if (now := procinfo.read_stat(d.pid)) is not None
+                and now.start_time == d.start_time and not now.is_zombie]
+
     try:
         result = w.cli(orchestrate, "-i", w.infra_id, str(loud))
         assert result.exit_code == 0, result.stderr
-        daemons = [int((directory / name).read_text()) for name in ("ticker.pid", "detached.pid")]
+        pids = [int((directory / name).read_text()) for name in ("ticker.pid", "detached.pid")]
+        daemons = [stat for pid in pids if (stat := procinfo.read_stat(pid)) is not None]
+        assert len(daemons) == 2, "a daemon did not start"
         assert log.stat().st_size > 1_100_000
         wait_until(lambda: log.read_bytes().endswith(b"tick\n"), what="the daemon's output")
 
@@ -219,14 +227,12 @@ def test_a_daemon_a_job_started_logs_with_its_instance_and_ends_with_it(
         assert b"\0" not in content, "the daemon wrote past the end of the restarted log"
 
         w.occo.destroy(w.infra_id)
-        alive = [pid for pid in daemons
-                 if (stat := procinfo.read_stat(pid)) is not None and not stat.is_zombie]
-        assert alive == [], "a daemon a job started outlived its instance"
+        assert still_running() == [], "a daemon a job started outlived its instance"
         assert not directory.exists()
     finally:
-        for pid in daemons:
+        for daemon in still_running():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(daemon.pid, signal.SIGKILL)
 
 
 def test_a_running_orchestration_cancelled_from_anywhere_ends_cancelled(
